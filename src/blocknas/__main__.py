@@ -1,0 +1,5 @@
+import sys
+
+from blocknas.cli import main
+
+sys.exit(main())
