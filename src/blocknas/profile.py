@@ -143,7 +143,9 @@ def profile(
     lat1 = latb = None
     if latency:
         lat1 = measure_latency(model, shape, batch_size=1, threads=threads, repeats=repeats)
-        latb = measure_latency(model, shape, batch_size=batch_size, threads=threads, repeats=repeats)
+        latb = measure_latency(
+            model, shape, batch_size=batch_size, threads=threads, repeats=repeats
+        )
     return Profile(params, macs, shape, lat1, latb, batch_size if latency else 0, threads)
 
 

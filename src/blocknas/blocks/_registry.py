@@ -92,6 +92,8 @@ class Block(nn.Module):
     reference_always_sequential: ClassVar[bool] = False
     # Copies a reference row with repeat 0 builds (the reference builds one, or none for IR types).
     reference_zero_repeat: ClassVar[int] = 1
+    # Named-argument examples, used by the registry-wide test (a new block must bring some).
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()
     # False for blocks that always keep their input's channel count (pooling, dropout, ...).
     changes_channels: ClassVar[bool] = True
     # Whether ``num_classes`` may replace this block's ``out`` when it is the model's last such row.
@@ -121,7 +123,9 @@ class Block(nn.Module):
     def validate_input(cls, in_channels: int, size: Size, args: Any) -> None:
         """Raise ValueError when the block cannot take this input (channels, size)."""
         if cls.takes_flat is True and size is not None:
-            raise ValueError(f"needs a flattened input, got a {size[0]}×{size[1]} map (add Flatten)")
+            raise ValueError(
+                f"needs a flattened input, got a {size[0]}×{size[1]} map (add Flatten)"
+            )
         if cls.takes_flat is False and size is None:
             raise ValueError("needs an N×C×H×W feature map, but the input is already flattened")
 
@@ -164,7 +168,9 @@ class Block(nn.Module):
         if len(values) < required:
             names = ", ".join(cls.reference_args[:required])
             when = " when repeated" if required != cls.reference_required else ""
-            raise ValueError(f"needs at least {required} arguments [{names}]{when}, got {len(values)}")
+            raise ValueError(
+                f"needs at least {required} arguments [{names}]{when}, got {len(values)}"
+            )
         if len(values) > len(cls.reference_args) and not cls.reference_extra_ignored:
             raise ValueError(
                 f"takes at most {len(cls.reference_args)} arguments "
@@ -207,7 +213,7 @@ _REGISTRY: dict[str, type[Block]] = {}
 B = TypeVar("B", bound=type[Block])
 
 
-def register_block(name: str | None = None):  # noqa: ANN201 - decorator factory
+def register_block(name: str | None = None):
     """Class decorator that registers a block under ``name`` (default: the class name)."""
 
     def decorator(cls: B) -> B:

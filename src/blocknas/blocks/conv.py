@@ -24,7 +24,10 @@ __all__ = ["Conv", "ConvArgs", "DWConv", "DWConvArgs", "FixedConv"]
 
 Pos = Annotated[int, Field(gt=0)]
 Kernel = Pos | Annotated[list[Pos], Field(min_length=1, max_length=2)]
-Padding = Annotated[int, Field(ge=0)] | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=2)]
+Padding = (
+    Annotated[int, Field(ge=0)]
+    | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=2)]
+)
 
 
 class DWConvArgs(BlockArgs):
@@ -102,7 +105,9 @@ class _ConvBNAct(Block):
         if padding == 0 and not isinstance(padding, bool):
             # Reference semantics: any falsy padding means "same"; [0] is real zero padding.
             args["padding"] = None
-            notes.append("padding 0 means 'same' (kernel // 2) in the reference format; [0] is none")
+            notes.append(
+                "padding 0 means 'same' (kernel // 2) in the reference format; [0] is none"
+            )
         elif not padding and padding is not None:
             args["padding"] = None
         stride = args.get("stride", 1)
@@ -118,6 +123,11 @@ class Conv(_ConvBNAct):
     Args = ConvArgs
     reference_args = ("out", "kernel", "stride", "padding", "groups", "act")
     classifier = True
+    examples = (
+        {"out": 16},
+        {"out": 24, "kernel": 5, "stride": 2, "act": "Hardswish"},
+        {"out": 32, "kernel": [3, 1], "padding": [1, 0], "groups": 4, "act": None},
+    )
 
 
 @register_block("FixedConv")
@@ -148,6 +158,7 @@ class DWConv(_ConvBNAct):
 
     Args = DWConvArgs
     reference_args = ("out", "kernel", "stride", "padding", "act")
+    examples = ({"out": 16}, {"out": 32, "kernel": 5, "stride": 2, "act": "ReLU6"})
 
     @classmethod
     def groups(cls, in_channels: int, args: Any) -> int:

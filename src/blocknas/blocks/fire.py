@@ -30,6 +30,7 @@ class Fire(Block):
 
     Args = FireArgs
     reference_args = ("squeeze", "expand1x1", "expand3x3")
+    examples = ({"squeeze": 4, "expand1x1": 8, "expand3x3": 8},)
     reference_required = 3
 
     def __init__(self, in_channels: int, args: FireArgs) -> None:

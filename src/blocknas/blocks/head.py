@@ -23,6 +23,7 @@ class Flatten(Block):
     """Flattens N×C×1×1 to N×C. The channel count is unchanged, so the map must be 1×1."""
 
     Args = NoArgs
+    examples = ({},)
     changes_channels = False
     single = True
 
@@ -60,6 +61,7 @@ class Linear(Block):
 
     Args = LinearArgs
     reference_args = ("out", "act")
+    examples = ({"out": 10}, {"out": 32, "act": "ReLU"})
     reference_required = 1
     single = True
     classifier = True
@@ -102,6 +104,7 @@ class Dropout(Block):
     Args = DropoutArgs
     changes_channels = False
     reference_args = ("p",)
+    examples = ({}, {"p": 0.1})
     repeat_stride = RepeatStride.EACH
     takes_flat = None
 

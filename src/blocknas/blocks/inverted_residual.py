@@ -12,7 +12,7 @@ from torch import nn
 from blocknas.blocks._common import HardSigmoid, HardSwish, conv_out, make_divisible
 from blocknas.blocks._registry import Block, BlockArgs, Reference, Size, register_block
 
-__all__ = ["InvertedResidualv2", "InvertedResidualv3", "IRv2Args", "IRv3Args", "SqueezeExcite"]
+__all__ = ["IRv2Args", "IRv3Args", "InvertedResidualv2", "InvertedResidualv3", "SqueezeExcite"]
 
 Pos = Annotated[int, Field(gt=0)]
 
@@ -42,6 +42,7 @@ class InvertedResidualv2(Block):
 
     Args = IRv2Args
     reference_args = ("out", "expand", "stride")
+    examples = ({"out": 16, "expand": 1}, {"out": 24, "expand": 6, "stride": 2})
     reference_required = 3
     width_arg = "out"
     reference_always_sequential = True
@@ -112,6 +113,11 @@ class InvertedResidualv3(Block):
 
     Args = IRv3Args
     reference_args = ("kernel", "expand", "out", "se", "hardswish", "stride")
+    examples = (
+        {"out": 16, "expand": 1},
+        {"kernel": 5, "expand": 3, "out": 40, "se": True, "hardswish": True, "stride": 2},
+        {"kernel": 3, "hidden": 72, "out": 24, "se": True},
+    )
     reference_required = 6
     width_arg = "out"
     reference_always_sequential = True

@@ -39,6 +39,7 @@ class MBConv(Block):
 
     Args = MBConvArgs
     reference_args = ("expand", "out", "stride", "kernel")
+    examples = ({"expand": 1, "out": 16}, {"expand": 6, "out": 24, "stride": 2, "kernel": 5})
     reference_required = 4
     width_arg = "out"
     reference_always_sequential = True
@@ -51,9 +52,7 @@ class MBConv(Block):
         layers: list[nn.Module] = []
         if args.expand != 1:
             layers.append(
-                nn.Sequential(
-                    nn.Conv2d(in_channels, h, 1, bias=False), nn.BatchNorm2d(h), Swish()
-                )
+                nn.Sequential(nn.Conv2d(in_channels, h, 1, bias=False), nn.BatchNorm2d(h), Swish())
             )
         layers.append(
             nn.Sequential(
@@ -67,7 +66,9 @@ class MBConv(Block):
         self.se = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Conv2d(h, r, 1), Swish(), nn.Conv2d(r, h, 1), nn.Sigmoid()
         )
-        self.project = nn.Sequential(nn.Conv2d(h, args.out, 1, bias=False), nn.BatchNorm2d(args.out))
+        self.project = nn.Sequential(
+            nn.Conv2d(h, args.out, 1, bias=False), nn.BatchNorm2d(args.out)
+        )
         self.residual = args.stride == 1 and in_channels == args.out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

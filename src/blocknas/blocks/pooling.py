@@ -43,6 +43,7 @@ class _Pool(Block):
     Args = PoolArgs
     changes_channels = False
     reference_args = ("kernel", "stride", "ceil_mode")
+    examples = ({}, {"kernel": 3, "stride": 2, "padding": 1}, {"kernel": 3, "ceil_mode": True})
     reference_required = 3
     reference_extra_ignored = True
     repeat_stride = RepeatStride.EACH
@@ -104,6 +105,7 @@ class GlobalAvgPool(Block):
     Args = GlobalPoolArgs
     changes_channels = False
     reference_args = ("output_size",)
+    examples = ({}, {"output_size": 2})
     single = True
 
     def __init__(self, in_channels: int, args: GlobalPoolArgs) -> None:

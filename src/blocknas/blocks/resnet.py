@@ -33,6 +33,7 @@ class BasicBlock(Block):
 
     Args = BasicBlockArgs
     width_arg = "out"
+    examples = ({"out": 16}, {"out": 32, "stride": 2}, {"out": 32, "stride": 2, "shortcut": "pad"})
 
     def __init__(self, in_channels: int, args: BasicBlockArgs) -> None:
         super().__init__(in_channels, args)

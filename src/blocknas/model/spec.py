@@ -116,9 +116,7 @@ def load_model_spec(
     if isinstance(source, ModelSpec):
         if num_classes is None and input_size is None:
             return source
-        return _load(
-            {**source.config, **_overrides(num_classes, input_size)}, _name=source.source
-        )
+        return _load({**source.config, **_overrides(num_classes, input_size)}, _name=source.source)
     return _load(source, num_classes=num_classes, input_size=input_size)
 
 
@@ -287,10 +285,10 @@ def _set_num_classes(rows: list[_Row], classes: int, name: str | None) -> list[_
                 source=name,
                 row=row.index,
             )
-        if getattr(row.args, "out") == classes:
+        if row.args.out == classes:
             return rows
         args = row.args.model_copy(update={"out": classes})
-        note = f"num_classes {classes} replaces {getattr(row.args, 'out')} output channels"
+        note = f"num_classes {classes} replaces {row.args.out} output channels"
         rows[i] = _Row(
             row.index, row.block, row.repeat, row.n, args, row.reference, (*row.notes, note)
         )
@@ -333,7 +331,19 @@ def _walk(rows: list[_Row], channels: int, size: int, name: str | None) -> list[
             )
         sequential = len(layers) > 1 or (row.reference and block.reference_always_sequential)
         out.append(
-            RowSpec(row.index, block, row.repeat, row.args, row.reference, tuple(layers),
-                    in_c, c, in_hw, hw, sequential, row.notes)
+            RowSpec(
+                row.index,
+                block,
+                row.repeat,
+                row.args,
+                row.reference,
+                tuple(layers),
+                in_c,
+                c,
+                in_hw,
+                hw,
+                sequential,
+                row.notes,
+            )
         )
     return out
