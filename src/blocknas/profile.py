@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from blocknas.model import BlockNet
+
 __all__ = [
     "Profile",
     "RowProfile",
@@ -164,13 +166,13 @@ class RowProfile:
     macs: int
 
 
-def profile_rows(model: nn.Module) -> list[RowProfile]:
+def profile_rows(model: BlockNet) -> list[RowProfile]:
     """Params and MACs (batch 1) of each row of a BlockNet, in order."""
-    spec = model.spec  # type: ignore[attr-defined]
-    x = torch.zeros(1, *model.input_shape)  # type: ignore[attr-defined]
+    spec = model.spec
+    x = torch.zeros(1, *model.input_shape)
     rows = []
     with _eval_mode(model), torch.no_grad():
-        for row, module in zip(spec.rows, model.layers, strict=True):  # type: ignore[attr-defined]
+        for row, module in zip(spec.rows, model.layers, strict=True):
             counter = FlopCounterMode(display=False)
             with counter:
                 x = module(x)

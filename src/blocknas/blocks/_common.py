@@ -108,7 +108,8 @@ def make_activation(name: str | None) -> nn.Module:
     """Build an activation by name; None gives nn.Identity."""
     if name is None:
         return nn.Identity()
-    return ACTIVATIONS[check_activation(name)]()
+    check_activation(name)
+    return ACTIVATIONS[name]()
 
 
 def gcd(a: int, b: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import torch
 from pydantic import Field, field_validator
@@ -55,7 +55,7 @@ def resolve_padding(kernel: int | list[int], padding: int | list[int] | None) ->
 class _ConvBNAct(Block):
     """Conv (no bias) → BatchNorm → activation, with sub-modules ``conv``, ``bn``, ``act``."""
 
-    width_arg = "out"
+    width_arg: ClassVar[str | None] = "out"
     repeat_stride = RepeatStride.LAST
     reference_required = 2
     reference_required_repeated = 3

@@ -38,6 +38,7 @@ class BasicBlock(Block):
     def __init__(self, in_channels: int, args: BasicBlockArgs) -> None:
         super().__init__(in_channels, args)
         out, s = args.out, args.stride
+        self.stride = s
         self.conv1 = nn.Conv2d(in_channels, out, 3, s, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out)
         self.act1 = make_activation(args.act)
@@ -58,8 +59,8 @@ class BasicBlock(Block):
         y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
         if self.downsample is not None:
             x = self.downsample(x)
-        elif self.args.stride != 1 or self.pad:
-            x = x[:, :, :: self.args.stride, :: self.args.stride]
+        elif self.stride != 1 or self.pad:
+            x = x[:, :, :: self.stride, :: self.stride]
             x = F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
         return self.act2(x + y)
 

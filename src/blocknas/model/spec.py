@@ -285,10 +285,11 @@ def _set_num_classes(rows: list[_Row], classes: int, name: str | None) -> list[_
                 source=name,
                 row=row.index,
             )
-        if row.args.out == classes:
+        current = row.args.model_dump()["out"]
+        if current == classes:
             return rows
         args = row.args.model_copy(update={"out": classes})
-        note = f"num_classes {classes} replaces {row.args.out} output channels"
+        note = f"num_classes {classes} replaces {current} output channels"
         rows[i] = _Row(
             row.index, row.block, row.repeat, row.n, args, row.reference, (*row.notes, note)
         )
