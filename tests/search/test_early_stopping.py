@@ -1,0 +1,393 @@
+"""MO-ASHA early stopping: config, ranking at a rung, storage records, workers and samplers."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from blocknas.errors import ConfigError
+from blocknas.search.early_stopping import (
+    BRACKET_ATTR,
+    MOASHA,
+    STOPPED_AT_RUNG_ATTR,
+    STOPPED_RUNG_VALUES_ATTR,
+    EarlyStoppingConfig,
+    format_rung_summary,
+    mark_stopped,
+    rung_attr,
+    rung_ranks,
+    rung_summary,
+)
+
+MAX_MIN = ["maximize", "minimize"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _study() -> optuna.Study:
+    return optuna.create_study(directions=MAX_MIN, storage=optuna.storages.InMemoryStorage())
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def test_rungs_are_geometric_up_to_max_epochs() -> None:
+    assert EarlyStoppingConfig(min_epochs=1, max_epochs=27).rungs == (1, 3, 9, 27)
+    config = EarlyStoppingConfig(min_epochs=2, max_epochs=20, eta=3)
+    assert config.rungs == (2, 6, 18)
+    assert config.decision_rungs() == (2, 6, 18)
+    # R itself is a rung but nobody is ranked there: the trial is finished anyway.
+    assert EarlyStoppingConfig(min_epochs=1, max_epochs=27).decision_rungs() == (1, 3, 9)
+    two = EarlyStoppingConfig(min_epochs=1, max_epochs=27, brackets=2)
+    assert two.decision_rungs(1) == (3, 9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_epochs": 0, "max_epochs": 9}, "min_epochs must be >= 1"),
+        ({"min_epochs": 5, "max_epochs": 4}, "must be >= min_epochs"),
+        ({"min_epochs": 1, "max_epochs": 9, "eta": 1}, "eta must be >= 2"),
+        ({"min_epochs": 1, "max_epochs": 9, "eta": True}, "eta must be an integer"),
+        ({"min_epochs": 1, "max_epochs": 9, "brackets": 4}, "brackets must be between 1 and"),
+        ({"min_epochs": 1, "max_epochs": 9, "tie_break": "random"}, "tie_break must be one of"),
+        ({"min_epochs": 1, "max_epochs": 9, "min_data_fraction": 0.0}, "min_data_fraction"),
+        ({"min_epochs": 1, "max_epochs": 9, "enabled": "yes"}, "enabled must be true or false"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        EarlyStoppingConfig(**kwargs)
+
+
+def test_config_from_yaml_mapping() -> None:
+    config = EarlyStoppingConfig.from_mapping({"min_epochs": 2, "max_epochs": 18, "eta": 3})
+    assert (config.min_epochs, config.max_epochs, config.eta, config.enabled) == (2, 18, 3, True)
+    # Absent: the default for the training length; off for short trainings.
+    assert EarlyStoppingConfig.from_mapping(None, max_epochs=27).enabled
+    assert not EarlyStoppingConfig.from_mapping(None, max_epochs=4).enabled
+    assert EarlyStoppingConfig.from_mapping(True, max_epochs=4).enabled
+    assert not EarlyStoppingConfig.from_mapping(False, max_epochs=27).enabled
+    # A section without max_epochs takes the training length.
+    assert EarlyStoppingConfig.from_mapping({"eta": 2}, max_epochs=8).rungs == (1, 2, 4, 8)
+
+
+def test_config_errors_name_the_file_and_key() -> None:
+    with pytest.raises(ConfigError, match=r"search\.yaml: early_stopping: unknown keys \['etta'\]"):
+        EarlyStoppingConfig.from_mapping({"etta": 3, "max_epochs": 9}, source="search.yaml")
+    with pytest.raises(ConfigError, match=r"search\.yaml: early_stopping\.max_epochs is missing"):
+        EarlyStoppingConfig.from_mapping({"eta": 3}, source="search.yaml")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        EarlyStoppingConfig.from_mapping([1, 2])  # type: ignore[arg-type]
+
+
+def test_default_schedule() -> None:
+    config = EarlyStoppingConfig.default(100)
+    # r ≈ R/η³ = 3.7 -> 4: three halvings 4, 12, 36 before R.
+    assert config.decision_rungs() == (4, 12, 36)
+    assert config.enabled
+    assert not EarlyStoppingConfig.default(8).enabled
+
+
+# --- ranking at a rung ------------------------------------------------------------------------
+
+# Rung of five entries (accuracy ↑, params ↓), rows in trial order; the newest trial is the last.
+# Fronts: {1, 3, 4} and {0, 2} (4 = (0.70, 5) dominates 0 and 2; 0 and 2 trade off).
+# Crowding inside front 0: 3 and 4 are extremes (inf, tie -> trial order: 3 then 4), 1 is inside.
+# Order: 3, 4, 1, 0, 2 -> positions (ranks) of entries 0..4: 3, 2, 4, 0, 1.
+RUNG = [[0.50, 10.0], [0.80, 50.0], [0.60, 40.0], [0.90, 100.0], [0.70, 5.0]]
+
+
+def test_rank_of_each_entry_is_its_position_not_the_entry_at_that_position() -> None:
+    ranks = rung_ranks(RUNG, MAX_MIN, "crowding")
+    assert ranks.tolist() == [3, 2, 4, 0, 1]
+    # The order (entries by position) is a different array: 3, 4, 1, 0, 2. Reading the new
+    # trial's rank as order[4] == 2, or as its index 4, would be wrong.
+    order = np.argsort(ranks)
+    assert order.tolist() == [3, 4, 1, 0, 2]
+    assert ranks[4] == 1 != order[4]
+
+
+def test_decision_uses_the_rank_of_the_new_trial() -> None:
+    # η = 2: the top ⌊5/2⌋ = 2 go on. The new trial (entry 4) has rank 1 -> goes on. Taking its
+    # index (4) or order[4] (2) as the rank would stop it.
+    eta2 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=8, eta=2), MAX_MIN)
+    assert not eta2.decide(RUNG, 4)
+    assert eta2.decide(RUNG, 1)  # on the front, but after the cut inside the front (rank 2)
+    # η = 3: only ⌊5/3⌋ = 1 goes on: entry 3 only.
+    eta3 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    assert [eta3.decide(RUNG, i) for i in range(5)] == [True, True, True, False, True]
+
+
+def test_epsnet_tie_break_orders_the_cut_front_by_spread() -> None:
+    # Front of 5 evenly spaced points: the ε-net starts at the best accuracy (entry 4), then the
+    # far end (entry 0), then the middle (entry 2).
+    front = [[0.5, 1.0], [0.6, 2.0], [0.7, 3.0], [0.8, 4.0], [0.9, 5.0]]
+    ranks = rung_ranks(front, MAX_MIN, "epsnet")
+    assert ranks[[4, 0, 2]].tolist() == [0, 1, 2]
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=4, eta=2, tie_break="epsnet")
+    asha = MOASHA(config, MAX_MIN)
+    assert [asha.decide(front, i) for i in range(5)] == [False, True, True, True, False]
+
+
+# --- decisions through the study storage ------------------------------------------------------
+
+
+def _record(asha: MOASHA, study: optuna.Study, values: list[float], epoch: int = 1) -> bool:
+    return asha.should_stop(study.ask(), epoch, values)
+
+
+def test_dominated_trial_stops_and_front_trial_goes_on() -> None:
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    for values in ([0.80, 10.0], [0.70, 20.0], [0.75, 15.0]):
+        _record(asha, study, values)
+    # n = 4, top ⌊4/3⌋ = 1: a dominated trial stops, one that dominates everyone goes on.
+    assert _record(asha, study, [0.60, 30.0])
+    assert not _record(asha, study, [0.90, 5.0])
+
+
+def test_rung_with_fewer_than_eta_entries_lets_trials_through() -> None:
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    assert not _record(asha, study, [0.90, 5.0])
+    assert not _record(asha, study, [0.10, 99.0])  # dominated, but n = 2 < η
+    assert _record(asha, study, [0.05, 100.0])  # n = 3: only the best one goes on
+
+
+def test_entries_of_every_state_are_ranked_and_records_are_written() -> None:
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    pruned, complete, running = study.ask(), study.ask(), study.ask()
+    values = {pruned: [0.7, 3.0], complete: [0.8, 2.0], running: [0.9, 1.0]}
+    for trial, rung_values in values.items():  # each one dominates the ones before it
+        assert not asha.should_stop(trial, 1, rung_values)
+    mark_stopped(pruned, 1)
+    study.tell(complete, [0.8, 2.0])
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {0: TrialState.PRUNED, 1: TrialState.COMPLETE, 2: TrialState.RUNNING}
+    numbers, table = asha.rung_table(study.get_trials(), 1, 0)
+    assert numbers == [0, 1, 2]
+    assert table.tolist() == [[0.7, 3.0], [0.8, 2.0], [0.9, 1.0]]
+    # A fourth entry competes with all three states: ⌊4/3⌋ = 1 place, taken by the running one.
+    newcomer = study.ask()
+    assert asha.should_stop(newcomer, 1, [0.75, 2.5])
+    assert newcomer.user_attrs[rung_attr(1)] == [0.75, 2.5]
+    assert newcomer.user_attrs[BRACKET_ATTR] == 0
+
+
+def test_non_rung_epochs_and_disabled_config_write_nothing() -> None:
+    study = _study()
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3)
+    asha = MOASHA(config, MAX_MIN)
+    trial = study.ask()
+    for epoch in (2, 9):  # not a rung; the last epoch
+        assert not asha.should_stop(trial, epoch, [0.1, 1.0])
+    off = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, enabled=False), MAX_MIN)
+    assert not off.should_stop(trial, 1, [0.1, 1.0])
+    assert trial.user_attrs == {}
+    with pytest.raises(ValueError, match="finite"):
+        asha.should_stop(trial, 1, [math.nan, 1.0])
+    with pytest.raises(ValueError, match="2 finite numbers"):
+        asha.should_stop(trial, 1, [0.5])
+
+
+def test_mark_stopped_leaves_a_pruned_trial_without_values() -> None:
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    trial = study.ask()
+    asha.should_stop(trial, 3, [0.4, 7.0])
+    mark_stopped(trial, 3)
+    frozen = study.get_trials()[0]
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.values is None
+    assert frozen.intermediate_values == {}
+    assert frozen.user_attrs[STOPPED_AT_RUNG_ATTR] == 3
+    assert frozen.user_attrs[STOPPED_RUNG_VALUES_ATTR] == [0.4, 7.0]
+
+
+def test_rung_summary_counts_reached_and_stopped() -> None:
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    for k in range(6):  # each trial is dominated by all earlier ones
+        trial = study.ask()
+        if asha.should_stop(trial, 1, [0.9 - k / 10, 1.0 + k]):
+            mark_stopped(trial, 1)
+        elif asha.should_stop(trial, 3, [0.95 - k / 10, 1.0 + k]):
+            mark_stopped(trial, 3)
+    # Rung 1: trials 0 and 1 pass (n < η), 2 to 5 rank last among n >= 3 entries and stop.
+    # Rung 3: only trials 0 and 1 arrive, n < η, both pass.
+    summary = rung_summary(study.get_trials())
+    assert summary == {1: (6, 4), 3: (2, 0)}
+    assert format_rung_summary(summary) == "stopped e1:4/6 e3:0/2"
+    assert format_rung_summary({}) == ""
+
+
+# --- brackets and data fraction ---------------------------------------------------------------
+
+
+def test_brackets_follow_hyperband_shares_and_are_ranked_apart() -> None:
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=27, eta=3, brackets=2)
+    asha = MOASHA(config, MAX_MIN)
+    brackets = np.array([asha.bracket_for(n) for n in range(2000)])
+    # Bracket 0 halves 3 times (η³/4), bracket 1 twice (η²/3).
+    share_0 = (27 / 4) / (27 / 4 + 9 / 3)
+    assert abs(np.mean(brackets == 0) - share_0) < 0.01
+    assert all(asha.bracket_for(n) == brackets[n] for n in range(50))  # deterministic
+
+    study = _study()
+    numbers_1 = [n for n in range(40) if brackets[n] == 1]
+    trials = [study.ask() for _ in range(numbers_1[1] + 1)]
+    first_in_1, second_in_1 = trials[numbers_1[0]], trials[numbers_1[1]]
+    assert not asha.should_stop(first_in_1, 1, [0.1, 1.0])  # rung 1 is not one of bracket 1
+    assert rung_attr(1) not in first_in_1.user_attrs
+    for t in trials:  # many strong bracket-0 entries at rung 3
+        if brackets[t.number] == 0:
+            asha.should_stop(t, 3, [0.99, 0.5])
+    # Bracket 1 only has its own two weak entries at rung 3: n = 2 < η, both go on.
+    assert not asha.should_stop(first_in_1, 3, [0.1, 1.0])
+    assert not asha.should_stop(second_in_1, 3, [0.1, 1.0])
+
+
+def test_data_fraction_schedule() -> None:
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=27, eta=3, data_fraction=True)
+    asha = MOASHA(config, MAX_MIN)
+    # Decision rungs 1, 3, 9: epoch 1 is followed by 3 of them (1/27, floored to 0.1),
+    # epochs 2-3 by 2 (1/9), epochs 4-9 by 1 (1/3), later epochs by none (full data).
+    expected = {1: 0.1, 2: 1 / 9, 3: 1 / 9, 4: 1 / 3, 9: 1 / 3, 10: 1.0, 27: 1.0}
+    assert {e: asha.data_fraction_for(e) for e in expected} == pytest.approx(expected)
+    plain = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=27), MAX_MIN)
+    assert plain.data_fraction_for(1) == 1.0
+
+
+# --- several workers on one SQLite storage ----------------------------------------------------
+
+N_SHARED_TRIALS = 10
+SHARED_CONFIG = {"min_epochs": 1, "max_epochs": 9, "eta": 3}
+
+
+def _synthetic_rung_values(number: int) -> list[float]:
+    # Accuracy drifts up with the trial number (a sampler that learns), sizes are random.
+    rng = np.random.default_rng(1000 + number)
+    return [float(0.4 + 0.03 * number + rng.uniform(0, 0.2)), float(rng.integers(1, 50))]
+
+
+def _play_trial(study: optuna.Study, asha: MOASHA, number: int) -> bool:
+    trial = study.ask()
+    assert trial.number == number
+    stop = asha.should_stop(trial, 1, _synthetic_rung_values(number))
+    if stop:
+        mark_stopped(trial, 1)
+    elif number % 3 == 0:
+        study.tell(trial, _synthetic_rung_values(number))
+    # Other continuing trials stay RUNNING, as if still training.
+    return stop
+
+
+def _worker(url: str, worker: int, n_workers: int, turn: Any, cond: Any, out: Any) -> None:
+    study = optuna.load_study(study_name="shared", storage=url)
+    asha = MOASHA(EarlyStoppingConfig(**SHARED_CONFIG), MAX_MIN)
+    decisions = {}
+    for number in range(worker, N_SHARED_TRIALS, n_workers):
+        with cond:
+            cond.wait_for(lambda number=number: turn.value == number, timeout=120)
+        decisions[number] = _play_trial(study, asha, number)
+        with cond:
+            turn.value += 1
+            cond.notify_all()
+    out.put(decisions)
+
+
+def test_two_processes_sharing_sqlite_match_a_single_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="shared", storage=url, directions=MAX_MIN)
+    ctx = multiprocessing.get_context("spawn")
+    turn, cond, out = ctx.Value("i", 0), ctx.Condition(), ctx.Queue()
+    # Trials alternate between the processes, so every decision needs the other one's records.
+    workers = [
+        ctx.Process(target=_worker, args=(url, w, 2, turn, cond, out), daemon=True)
+        for w in range(2)
+    ]
+    for p in workers:
+        p.start()
+    decisions: dict[int, bool] = {}
+    for _ in workers:
+        decisions.update(out.get(timeout=300))
+    for p in workers:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+
+    oracle_study = _study()
+    asha = MOASHA(EarlyStoppingConfig(**SHARED_CONFIG), MAX_MIN)
+    oracle = {n: _play_trial(oracle_study, asha, n) for n in range(N_SHARED_TRIALS)}
+    assert decisions == oracle
+    assert 0 < sum(oracle.values()) < N_SHARED_TRIALS  # some stopped, some went on
+
+    shared = optuna.load_study(study_name="shared", storage=url)
+    numbers, table = asha.rung_table(shared.get_trials(), 1, 0)
+    assert numbers == list(range(N_SHARED_TRIALS))
+    assert table.tolist() == [_synthetic_rung_values(n) for n in numbers]
+
+
+# --- samplers with pruned multi-objective trials ----------------------------------------------
+
+
+def _train_and_report(study: optuna.Study, asha: MOASHA, trial: optuna.Trial) -> list[float]:
+    """Cheap synthetic training: accuracy rises with epochs towards a ceiling set by the params."""
+    quality = trial.suggest_float("quality", 0.0, 1.0)
+    width = trial.suggest_int("width", 1, 64, log=True)
+    ceiling = 0.4 + 0.5 * quality * (1 - math.exp(-width / 8))
+    accuracy = 0.0
+    for epoch in range(1, asha.config.max_epochs + 1):
+        accuracy = ceiling * (1 - math.exp(-epoch / 2))
+        if asha.should_stop(trial, epoch, [accuracy, float(width)]):
+            mark_stopped(trial, epoch, tell=False)
+            raise optuna.TrialPruned()
+    return [accuracy, float(width)]
+
+
+@pytest.mark.parametrize(
+    "make_sampler",
+    [
+        lambda: optuna.samplers.TPESampler(seed=0, n_startup_trials=6),
+        lambda: optuna.samplers.TPESampler(seed=0, n_startup_trials=6, multivariate=True),
+        lambda: optuna.samplers.NSGAIISampler(seed=0, population_size=6),
+    ],
+    ids=["tpe", "tpe-multivariate", "nsga2"],
+)
+def test_samplers_cope_with_pruned_multi_objective_trials(make_sampler: Any) -> None:
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    study = optuna.create_study(
+        directions=MAX_MIN, sampler=make_sampler(), storage=optuna.storages.InMemoryStorage()
+    )
+    # Ask-and-tell for the first half, study.optimize (TrialPruned path) for the second.
+    for _ in range(15):
+        trial = study.ask()
+        try:
+            values = _train_and_report(study, asha, trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, values)
+    study.optimize(lambda t: _train_and_report(study, asha, t), n_trials=15)
+
+    trials = study.get_trials()
+    states = [t.state for t in trials]
+    assert len(trials) == 30
+    assert TrialState.FAIL not in states and TrialState.RUNNING not in states
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, "the synthetic curves should make MO-ASHA stop some trials"
+    assert all(t.values is None and STOPPED_AT_RUNG_ATTR in t.user_attrs for t in pruned)
+    first_pruned = min(t.number for t in pruned)
+    later_complete = [
+        t for t in trials if t.state == TrialState.COMPLETE and t.number > first_pruned
+    ]
+    assert len(later_complete) >= 2  # sampling went on and finished trials after pruning
+    assert len(study.best_trials) >= 1
