@@ -71,5 +71,5 @@ def test_registering_a_duplicate_name_fails() -> None:
     with pytest.raises(ValueError, match="already registered"):
 
         @register_block("Conv")
-        class Other(Block):  # noqa: F841
+        class Other(Block):
             pass
