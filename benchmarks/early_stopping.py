@@ -1,0 +1,263 @@
+"""Early stopping: training compute and hypervolume of a search with and without MO-ASHA.
+
+For each dataset and seed, the search of the dataset's config (same space, sampler and seed) runs
+twice with the same trial budget: once with the config's early-stopping schedule, once with it
+switched off (every trial trains ``max_epochs``). The order of the two alternates between seeds so
+that machine load and warm-up favour neither. For each run:
+
+- total training compute: the sum of the epochs and of the training seconds of every trial;
+- the final normalised hypervolume of the feasible Pareto front, on the config's fixed objective
+  bounds (accuracy 0-1 on the validation split the objective uses; parameters on log10 between
+  the objective's range);
+- the hypervolume as a function of wall time (trial completion times), so that the two runs are
+  compared at equal wall time T = the shorter run's total time.
+
+Targets: compute cut >= 3x, final hypervolume within 2 % of the search without early stopping,
+and a higher hypervolume at equal wall time.
+
+    python benchmarks/early_stopping.py --dataset digits --seeds 0 1 2 --trials 30
+    python benchmarks/early_stopping.py --dataset cifar10_small --seeds 0 1 2 --trials 30
+
+``cifar10_small`` reads ../shared/data/cifar10/train (10,000-image subset); it takes hours on
+2 CPU cores. Last line: one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs" / "search"
+DATASETS = {"digits": CONFIGS / "digits.yaml", "cifar10_small": CONFIGS / "cifar10_small.yaml"}
+COMPUTE_TARGET = 3.0  # no-ES epochs / ES epochs
+HV_TOLERANCE_PCT = 2.0  # ES final hypervolume at most this much below no-ES
+
+
+def _config(
+    raw: dict[str, Any], *, seed: int, trials: int, early_stopping: bool, schedule: dict[str, int]
+) -> dict:
+    """The dataset's search with the benchmark's seed and budget, one job, ES on or off;
+    ``schedule`` overrides keys of the config's early-stopping entry (min_epochs, eta)."""
+    cfg = copy.deepcopy(raw)
+    cfg.update(seed=seed, n_trials=trials, timeout=None, n_jobs=1, base_dir=str(CONFIGS))
+    sampler = cfg.get("sampler", "tpe")
+    sampler = dict(sampler) if isinstance(sampler, dict) else {"name": sampler}
+    sampler["seed"] = seed
+    cfg["sampler"] = sampler
+    es = cfg.get("early_stopping")
+    es = dict(es) if isinstance(es, dict) else {}
+    es.update(schedule, enabled=early_stopping)  # same max_epochs either way
+    cfg["early_stopping"] = es
+    return cfg
+
+
+def _epochs(t: Any) -> int:
+    attrs = t.user_attrs
+    if "epochs" in attrs:
+        return int(attrs["epochs"])
+    return int(attrs.get("stopped_at_rung", 0))  # a pruned trial without the record
+
+
+def _measure(run_dir: Path) -> dict[str, Any]:
+    """Compute, rung counts and the hypervolume trace of a finished run folder."""
+    from optuna.trial import TrialState
+
+    from blocknas.search import load_run
+    from blocknas.search._progress import front_summary
+    from blocknas.search.early_stopping import rung_summary
+
+    study, cfg = load_run(run_dir)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    trials.sort(key=lambda t: t.datetime_complete)
+    t0 = min(t.datetime_start for t in trials)
+    trace = []  # (seconds since the first trial started, hypervolume after that trial)
+    for i in range(1, len(trials) + 1):
+        seconds = (trials[i - 1].datetime_complete - t0).total_seconds()
+        trace.append((round(seconds, 2), front_summary(trials[:i], cfg)[1]))
+    return {
+        "trials": len(trials),
+        "complete": sum(t.state is TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state is TrialState.PRUNED for t in trials),
+        "failed": sum(t.state is TrialState.FAIL for t in trials),
+        "epochs": sum(_epochs(t) for t in trials),
+        "train_seconds": round(
+            sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials), 2
+        ),
+        "hypervolume": trace[-1][1],
+        "trace": trace,
+        "rungs": {str(k): list(v) for k, v in rung_summary(trials).items()},
+    }
+
+
+def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
+    """Hypervolume of the trials completed within ``seconds`` (0 before the first one)."""
+    hv = 0.0
+    for t, value in trace:
+        if t > seconds + 1e-9:
+            break
+        hv = value
+    return hv
+
+
+def _run(cfg: dict[str, Any], out: Path, *, reuse: bool) -> dict[str, Any]:
+    from blocknas.search import run_search
+
+    if reuse and (out / "study.db").is_file():
+        result = _measure(out)
+        if result["trials"] >= cfg["n_trials"]:
+            result["wall_s"] = result["trace"][-1][0]  # first start to last completion
+            return result
+        shutil.rmtree(out)
+    start = time.perf_counter()
+    run_search(cfg, out_dir=out, progress=False, report=False)
+    result = _measure(out)
+    result["wall_s"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def _pin_cores(n: int) -> int:
+    """Restrict this process to ``n`` cores, so that the search's per-worker torch threads
+    (cores / jobs) are ``n`` and both runs of a pair get the same compute."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cores[: max(1, n)])
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _pct(new: float, old: float) -> float:
+    return round(100.0 * (new - old) / old, 2) if old > 0 else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--trials", type=int, default=30, help="trial budget of each search")
+    parser.add_argument("--threads", type=int, default=1, help="cores (torch threads) to use")
+    parser.add_argument("--min-epochs", type=int, default=None, help="override the first rung")
+    parser.add_argument("--eta", type=int, default=None, help="override the config's eta")
+    parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="reuse finished run folders under --out (e.g. the searches without early stopping, "
+        "which do not depend on --min-epochs/--eta)",
+    )  # fmt: skip
+    args = parser.parse_args()
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    threads = _pin_cores(args.threads)
+    raw = yaml.safe_load(DATASETS[args.dataset].read_text())
+    root = args.out or Path(tempfile.mkdtemp(prefix=f"blocknas-es-{args.dataset}-"))
+    root.mkdir(parents=True, exist_ok=True)
+    overrides = {k: v for k, v in (("min_epochs", args.min_epochs), ("eta", args.eta)) if v}
+    schedule = dict(raw.get("early_stopping") or {}, **overrides)
+    es_name = "es" + "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
+    print(f"{args.dataset}: {args.trials} trials per search, seeds {args.seeds}, "
+          f"{threads} thread(s), early stopping {schedule}", flush=True)  # fmt: skip
+
+    rows: list[dict[str, Any]] = []
+    for i, seed in enumerate(args.seeds):
+        order = (True, False) if i % 2 == 0 else (False, True)
+        runs: dict[bool, dict[str, Any]] = {}
+        for es in order:
+            cfg = _config(raw, seed=seed, trials=args.trials, early_stopping=es, schedule=overrides)
+            out = root / f"seed{seed}-{es_name if es else 'full'}"
+            runs[es] = _run(cfg, out, reuse=args.reuse)
+            r = runs[es]
+            print(f"seed {seed} {'ES  ' if es else 'full'}: {r['trials']} trials "
+                  f"({r['complete']} complete, {r['pruned']} stopped, {r['failed']} failed), "
+                  f"{r['epochs']} epochs, {r['train_seconds']:.0f} s training, "
+                  f"{r['wall_s']:.0f} s wall, HV {r['hypervolume']:.4f}", flush=True)  # fmt: skip
+        on, off = runs[True], runs[False]
+        equal_t = min(on["trace"][-1][0], off["trace"][-1][0])
+        row = {
+            "seed": seed,
+            "epochs_es": on["epochs"],
+            "epochs_full": off["epochs"],
+            "compute_ratio_epochs": round(off["epochs"] / max(on["epochs"], 1), 2),
+            "compute_ratio_seconds": round(
+                off["train_seconds"] / max(on["train_seconds"], 1e-9), 2
+            ),
+            "wall_ratio": round(off["wall_s"] / max(on["wall_s"], 1e-9), 2),
+            "hv_es": round(on["hypervolume"], 4),
+            "hv_full": round(off["hypervolume"], 4),
+            "hv_diff_pct": _pct(on["hypervolume"], off["hypervolume"]),
+            "equal_time_s": equal_t,
+            "hv_es_at_equal_time": round(_hv_at(on["trace"], equal_t), 4),
+            "hv_full_at_equal_time": round(_hv_at(off["trace"], equal_t), 4),
+            "complete_es": on["complete"],
+            "complete_full": off["complete"],
+            "rungs_es": on["rungs"],
+            "trace_es": on["trace"],
+            "trace_full": off["trace"],
+        }
+        rows.append(row)
+        stopped = " ".join(f"e{k}: {s} stopped of {n} reached" for k, (n, s) in on["rungs"].items())
+        print(f"seed {seed} rungs (ES): {stopped or 'none reached'}", flush=True)
+        print(f"seed {seed}: compute cut {row['compute_ratio_epochs']:.2f}x (epochs), "
+              f"HV diff {row['hv_diff_pct']:+.2f} %, at T = {equal_t:.0f} s HV ES "
+              f"{row['hv_es_at_equal_time']:.4f} / full {row['hv_full_at_equal_time']:.4f}",
+              flush=True)  # fmt: skip
+
+    print()
+    print("| seed | epochs ES / full | compute cut (epochs) | compute cut (train s) | "
+          "HV ES / full | HV diff | T equal (s) | HV at T: ES / full |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['epochs_es']} / {r['epochs_full']} | "
+              f"{r['compute_ratio_epochs']:.2f}× | {r['compute_ratio_seconds']:.2f}× | "
+              f"{r['hv_es']:.4f} / {r['hv_full']:.4f} | {r['hv_diff_pct']:+.2f} % | "
+              f"{r['equal_time_s']:.0f} | "
+              f"{r['hv_es_at_equal_time']:.4f} / {r['hv_full_at_equal_time']:.4f} |")  # fmt: skip
+
+    def mean(key: str) -> float:
+        return round(statistics.mean(r[key] for r in rows), 4)
+
+    figures: dict[str, Any] = {
+        "benchmark": "early_stopping",
+        "dataset": args.dataset,
+        "trials": args.trials,
+        "seeds": args.seeds,
+        "early_stopping": schedule,
+        "threads": threads,
+        "mean_compute_ratio_epochs": mean("compute_ratio_epochs"),
+        "mean_compute_ratio_seconds": mean("compute_ratio_seconds"),
+        "mean_hv_diff_pct": mean("hv_diff_pct"),
+        "mean_hv_es_at_equal_time": mean("hv_es_at_equal_time"),
+        "mean_hv_full_at_equal_time": mean("hv_full_at_equal_time"),
+        "per_seed": [{k: v for k, v in r.items() if not k.startswith("trace")} for r in rows],
+        "traces": {r["seed"]: {"es": r["trace_es"], "full": r["trace_full"]} for r in rows},
+    }
+    figures["targets"] = {
+        "compute_cut_ge_3x": figures["mean_compute_ratio_epochs"] >= COMPUTE_TARGET,
+        "hv_within_2pct": all(r["hv_diff_pct"] >= -HV_TOLERANCE_PCT for r in rows),
+        "hv_higher_at_equal_time": all(
+            r["hv_es_at_equal_time"] > r["hv_full_at_equal_time"] for r in rows
+        ),
+    }
+    print(f"mean compute cut {figures['mean_compute_ratio_epochs']:.2f}× (epochs), "
+          f"{figures['mean_compute_ratio_seconds']:.2f}× (train s); mean HV diff "
+          f"{figures['mean_hv_diff_pct']:+.2f} %; targets {figures['targets']}")  # fmt: skip
+    figures["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
+    figures["runs_dir"] = str(root)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

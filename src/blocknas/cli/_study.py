@@ -1,0 +1,81 @@
+"""``blocknas study``: create a search study in a shared database, and show where it stands."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blocknas.cli import app
+from blocknas.cli._worker import STORAGE_HELP
+
+study_app = typer.Typer(
+    name="study",
+    help="Create a search study in a shared database, or show its progress.",
+    no_args_is_help=True,
+)
+app.add_typer(study_app)
+
+
+@study_app.command("create")
+def create_command(
+    config: Annotated[Path, typer.Argument(help="Search config YAML.")],
+    storage: Annotated[str, typer.Option(envvar="BLOCKNAS_STORAGE", help=STORAGE_HELP)],
+    study: Annotated[
+        str | None, typer.Option(help="Study name (default: the config's name).")
+    ] = None,
+    n_trials: Annotated[
+        int | None,
+        typer.Option(help="Finished trials to run in all (default: the config's n_trials)."),
+    ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(help="No trial starts after this: a duration (12h, 90m) or an ISO time."),
+    ] = None,
+    heartbeat_interval: Annotated[
+        int, typer.Option(help="Seconds between a running trial's heartbeats.")
+    ] = 10,
+    grace_period: Annotated[
+        int,
+        typer.Option(help="Seconds without heartbeat after which a trial is failed and re-run."),
+    ] = 60,
+) -> None:
+    """Create a study from a search config, with its budget, without running any trial.
+
+    Then start `blocknas worker --storage URL --study NAME` on each machine.
+    """
+    import optuna
+
+    from blocknas.search import create_search_study, load_search_config
+    from blocknas.search.storage import (
+        Heartbeat,
+        mask_url,
+        parse_deadline,
+        set_heartbeat,
+        validate_storage_url,
+    )
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    validate_storage_url(storage)
+    heartbeat = Heartbeat(interval=heartbeat_interval, grace_period=grace_period)
+    cfg = load_search_config(config)
+    when = None if deadline is None else parse_deadline(deadline, now=time.time())
+    created = create_search_study(
+        cfg, storage=storage, study_name=study, n_trials=n_trials, deadline=when
+    )
+    set_heartbeat(created, heartbeat)
+    typer.echo(f"created study {created.study_name!r} in {mask_url(storage)}")
+    typer.echo(f"start workers with: blocknas worker --storage URL --study {created.study_name}")
+
+
+@study_app.command("status")
+def status_command(
+    storage: Annotated[str, typer.Option(envvar="BLOCKNAS_STORAGE", help=STORAGE_HELP)],
+    study: Annotated[str, typer.Option(help="Study name.")],
+) -> None:
+    """Print a study's trials by state and its budget."""
+    from blocknas.search.storage import describe_progress, open_study
+
+    typer.echo(describe_progress(open_study(storage, study)))

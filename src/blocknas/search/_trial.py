@@ -1,0 +1,344 @@
+"""One trial, start to finish: sample, build, profile, check constraints, train, record.
+
+Outcomes (trial state and what is recorded, see the search contract):
+
+* unbuildable model, invalid sampled keys, divergence, out of memory, any other error:
+  ``FAIL`` with ``fail_reason``; the search goes on;
+* a model over a hard limit: never trained; told ``COMPLETE`` with its real size objectives, the
+  worst possible quality (0.0) and constraint values > 0, so that every sampler learns to avoid
+  it (``FAIL`` trials are invisible to optuna's samplers: they would keep proposing the same
+  oversized models). It is marked by ``constraint_violation`` and is never on the Pareto front;
+* stopped by early stopping at a rung: ``PRUNED`` with ``stopped_at_rung``;
+* otherwise ``COMPLETE`` with the objective values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from blocknas.errors import BlocknasError, ConfigError, StorageError, TrainingError
+from blocknas.search.objectives import Measured
+from blocknas.search.space import Hook, load_hook, sample_candidate
+
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
+
+    from blocknas.model import BlockNet
+    from blocknas.search.config import SearchConfig
+    from blocknas.train import EpochMetrics, TrainConfig, TrainResult
+
+# Quality objectives a violating (never trained) model is told: the worst possible value.
+_UNTRAINED_QUALITY = 0.0
+
+
+class TrialFailed(Exception):
+    """A trial that cannot give objective values; ``fail_reason`` is already recorded."""
+
+
+def trial_dir(run_dir: str | Path, number: int) -> Path:
+    """``RUN_DIR/trials/NNNN``."""
+    return Path(run_dir) / "trials" / f"{number:04d}"
+
+
+class TrialRunner:
+    """The objective function of a search: ``runner(trial)`` returns the objective values,
+    raises ``optuna.TrialPruned`` for an early-stopped trial, or :class:`TrialFailed`.
+
+    Args:
+        cfg: the search config.
+        run_dir: where ``trials/NNNN/`` folders go (None, or a folder missing on this machine:
+            only the study records the trial).
+        device: overrides the training device (``cuda:1``, ``cpu``).
+        train_overrides: training keys that replace the sampled ones (the budget pilot trains
+            one epoch); a None value removes the key.
+    """
+
+    def __init__(
+        self,
+        cfg: SearchConfig,
+        *,
+        run_dir: str | Path | None = None,
+        device: str | None = None,
+        train_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        from blocknas.search.early_stopping import MOASHA
+
+        self.cfg = cfg
+        self.run_dir = Path(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
+        self.device = device
+        self.train_overrides = dict(train_overrides or {})
+        self.last_result: TrainResult | None = None  # of the latest trained trial
+        self.hook: Hook | None = load_hook(cfg.hook, cfg.base_dir) if cfg.hook else None
+        stopping = cfg.early_stopping
+        self.asha = MOASHA(stopping, cfg.directions) if stopping.enabled and cfg.trains else None
+        self.needs_latency = cfg.constraints.needs_latency or any(
+            o.name == "latency_ms" for o in cfg.objectives
+        )
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        import optuna
+
+        start = time.perf_counter()
+        try:
+            return self._run(trial, start)
+        except (TrialFailed, optuna.TrialPruned, StorageError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if _is_storage_error(exc):
+                raise  # the worker loop rides out database outages
+            reason = _reason(exc)
+            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr("seconds", time.perf_counter() - start)
+            self._write_metrics(trial.number, {"state": "FAIL", "fail_reason": reason})
+            raise TrialFailed(reason) from None
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _run(self, trial: optuna.Trial, start: float) -> list[float]:
+        import optuna
+
+        from blocknas.search._data import splits_for, trial_data_config
+        from blocknas.search.objectives import OBJECTIVES
+
+        base = self.cfg.data
+        probe = splits_for(trial_data_config(base, {}, {}, {}))
+        candidate = sample_candidate(
+            trial, self.cfg, input_channel=probe.in_channels,
+            input_size=probe.image_size, num_classes=probe.num_classes, hook=self.hook,
+        )  # fmt: skip
+        train_keys = self._train_keys(candidate.train)
+        try:
+            data_cfg = trial_data_config(base, candidate.data, candidate.augment, train_keys)
+        except ConfigError as exc:
+            raise _Invalid(f"invalid sampled data/augment keys: {exc.detail}") from None
+        train_cfg = self._train_config(data_cfg.train)
+        splits = splits_for(data_cfg)
+        model, model_dict = self._build(candidate.model or {}, splits, train_cfg.seed)
+        measured = self._measure(model)
+        self._record_model(trial, model_dict, measured, data_cfg, train_cfg)
+        violation = self.cfg.constraints.describe_violation(measured)
+        if violation is not None:
+            trial.set_user_attr("constraint_violation", violation)
+            trial.set_user_attr("epochs", 0)
+            self._write_metrics(trial.number, {
+                "state": "COMPLETE", "constraint_violation": violation, **_sizes(measured)})  # fmt: skip
+            return [
+                _UNTRAINED_QUALITY if OBJECTIVES[o.name].needs_training else _size(o.name, measured)
+                for o in self.cfg.objectives
+            ]
+        if not self.cfg.trains:
+            self._write_metrics(trial.number, {"state": "COMPLETE", **_sizes(measured)})
+            return [_size(o.name, measured) for o in self.cfg.objectives]
+        result, stopped_at = self._train(trial, model, splits, data_cfg, train_cfg, measured)
+        self.last_result = result
+        self._record_result(trial, result, start)
+        values = [self._value(o.name, result, measured) for o in self.cfg.objectives]
+        state = "PRUNED" if stopped_at is not None else "COMPLETE"
+        self._write_metrics(trial.number, {
+            "state": state, "stopped_at_rung": stopped_at, "values": values,
+            **_sizes(measured), **result.to_dict()})  # fmt: skip
+        if stopped_at is not None:
+            raise optuna.TrialPruned(f"stopped at the rung of epoch {stopped_at}")
+        return values
+
+    def _train_keys(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
+        keys: dict[str, Any] = {**(self.cfg.data.get("train") or {}), **self.cfg.train, **sampled}
+        names = {o.name for o in self.cfg.objectives}
+        # The best epoch is picked by the quality objective the search optimises.
+        keys.setdefault("best_metric", "accuracy" if "f1" not in names else "f1")
+        if self.device is not None:
+            keys["device"] = self.device
+        for key, value in self.train_overrides.items():
+            keys.pop(key, None)
+            if value is not None:
+                keys[key] = value
+        return keys
+
+    def _train_config(self, keys: Mapping[str, Any]) -> TrainConfig:
+        from blocknas.train import TrainConfig
+
+        try:
+            return TrainConfig.from_mapping(keys)
+        except ConfigError as exc:
+            raise _Invalid(f"invalid sampled training keys: {exc.detail}") from None
+
+    def _build(
+        self, model_cfg: Mapping[str, Any], splits: Any, seed: int
+    ) -> tuple[BlockNet, dict[str, Any]]:
+        """The model for the data's classes and image size, initialised from ``seed`` as
+        ``blocknas train`` does, so the saved model.yaml retrains to the same network."""
+        import torch
+
+        from blocknas.model import build_model, load_model_spec
+
+        try:
+            spec = load_model_spec(
+                model_cfg, num_classes=splits.num_classes, input_size=splits.image_size
+            )
+        except ConfigError as exc:
+            raise _Invalid(f"unbuildable: {exc.detail}") from None
+        if spec.input_channel != splits.in_channels:
+            raise _Invalid(
+                f"unbuildable: the model takes {spec.input_channel} input channel(s), the "
+                f"images have {splits.in_channels}"
+            )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_model(spec)
+        return model, spec.to_dict()
+
+    def _measure(self, model: BlockNet) -> Measured:
+        from blocknas.profile import count_macs, count_params, measure_latency
+
+        shape = model.input_shape
+        latency = measure_latency(model, shape, threads=1) if self.needs_latency else None
+        return Measured(count_params(model), count_macs(model, shape), latency)
+
+    def _record_model(
+        self, trial: optuna.Trial, model_dict: dict[str, Any], measured: Measured,
+        data_cfg: Any, train_cfg: TrainConfig,
+    ) -> None:  # fmt: skip
+        model_yaml = yaml.safe_dump(model_dict, sort_keys=False)
+        trial.set_user_attr("model_yaml", model_yaml)
+        for key, value in _sizes(measured).items():
+            if value is not None:
+                trial.set_user_attr(key, value)
+        constraints = self.cfg.constraints.values(measured)
+        if constraints:
+            for key, value in constraints.items():
+                trial.set_constraint(key, value)
+            trial.set_user_attr("constraints", list(constraints.values()))
+        if self.run_dir is None:
+            return
+        folder = trial_dir(self.run_dir, trial.number)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_text(folder / "model.yaml", model_yaml)
+        data = data_cfg.to_dict()
+        data["train"] = train_cfg.to_dict()
+        _write_text(folder / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+        _write_text(folder / "train.yaml", yaml.safe_dump(train_cfg.to_dict(), sort_keys=False))
+
+    def _train(
+        self, trial: optuna.Trial, model: nn.Module, splits: Any, data_cfg: Any,
+        train_cfg: TrainConfig, measured: Measured,
+    ) -> tuple[TrainResult, int | None]:  # fmt: skip
+        from blocknas.search._data import policies
+        from blocknas.search.early_stopping import mark_stopped
+        from blocknas.train import fit
+
+        stopped: list[int] = []
+
+        def on_epoch(metrics: EpochMetrics) -> bool:
+            if self.asha is None:
+                return False
+            rung = [self._epoch_value(o.name, metrics, measured) for o in self.cfg.objectives]
+            if all(math.isfinite(v) for v in rung) and self.asha.should_stop(
+                trial, metrics.epoch, rung
+            ):
+                mark_stopped(trial, metrics.epoch, tell=False)
+                stopped.append(metrics.epoch)
+                return True
+            return False
+
+        train_policy, test_policy = policies(data_cfg)
+        try:
+            result = fit(
+                model, splits, train_cfg, train_policy=train_policy, test_policy=test_policy,
+                callback=on_epoch, progress=False,
+            )  # fmt: skip
+        except TrainingError as exc:
+            raise _Invalid(str(exc)) from None
+        at = stopped[0] if stopped and result.stopped_early else None
+        return result, at
+
+    @staticmethod
+    def _epoch_value(name: str, metrics: EpochMetrics, measured: Measured) -> float:
+        if name == "accuracy":
+            return metrics.val_accuracy
+        if name == "f1":
+            return metrics.val_f1
+        return _size(name, measured)
+
+    @staticmethod
+    def _value(name: str, result: TrainResult, measured: Measured) -> float:
+        if name == "accuracy":
+            return result.val.accuracy
+        if name == "f1":
+            return result.val.macro_f1
+        return _size(name, measured)
+
+    def _record_result(self, trial: optuna.Trial, result: TrainResult, start: float) -> None:
+        attrs: dict[str, Any] = {
+            "val_accuracy": result.val.accuracy,
+            "val_f1": result.val.macro_f1,
+            "epochs": result.epochs_completed,
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.seconds,
+            "seconds": time.perf_counter() - start,
+        }
+        if result.test is not None:
+            attrs.update(test_accuracy=result.test.accuracy, test_f1=result.test.macro_f1)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def _write_metrics(self, number: int, data: Mapping[str, Any]) -> None:
+        if self.run_dir is None:
+            return
+        folder = trial_dir(self.run_dir, number)
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = {"trial": number, **data}
+        _write_text(folder / "metrics.json", json.dumps(payload, indent=1, default=str) + "\n")
+
+
+class _Invalid(BlocknasError):
+    """A trial that cannot run, with its reason as the message."""
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, _Invalid):
+        return str(exc)
+    if isinstance(exc, BlocknasError):
+        return f"{type(exc).__name__}: {exc}"
+    text = str(exc).strip().splitlines()
+    return f"error: {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    try:
+        import sqlalchemy.exc
+    except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
+        return False
+    return isinstance(exc, sqlalchemy.exc.SQLAlchemyError)
+
+
+def _size(name: str, measured: Measured) -> float:
+    value = getattr(measured, name)
+    if value is None:
+        raise ValueError(f"{name} was not measured")
+    return float(value)
+
+
+def _sizes(measured: Measured) -> dict[str, Any]:
+    return {"params": measured.params, "macs": measured.macs, "latency_ms": measured.latency_ms}
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomic: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

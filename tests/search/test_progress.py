@@ -1,0 +1,52 @@
+"""Progress lines: number, state, objectives, reason, time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import optuna
+from _search_helpers import tiny
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from blocknas.search import load_search_config
+from blocknas.search._progress import front_summary, trial_line
+
+CFG = load_search_config(tiny())
+T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
+
+
+def _trial(number: int, state: TrialState, values: list[float] | None = None, **attrs: object):
+    t = create_trial(
+        state=state, values=values, params={"x": 1}, distributions={"x": IntDistribution(0, 2)},
+        user_attrs=dict(attrs),
+    )  # fmt: skip
+    t.number = number
+    t.datetime_start, t.datetime_complete = T0, T0 + dt.timedelta(seconds=12.5)
+    return t
+
+
+def test_lines_per_state() -> None:
+    done = trial_line(_trial(7, TrialState.COMPLETE, [0.98611, 5234], test_accuracy=0.99), CFG)
+    assert done.split() == ["trial", "7", "COMPLETE", "accuracy", "0.9861", "params", "5,234",
+                            "(test", "acc", "0.9900)", "12.5", "s"]  # fmt: skip
+    pruned = trial_line(_trial(8, TrialState.PRUNED, stopped_at_rung=3,
+                               stopped_rung_values=[0.5, 900]), CFG)  # fmt: skip
+    assert "PRUNED@e3" in pruned and "accuracy 0.5000" in pruned
+    failed = trial_line(_trial(9, TrialState.FAIL, fail_reason="unbuildable: too small"), CFG)
+    assert "FAIL" in failed and "unbuildable: too small" in failed
+    over = trial_line(_trial(10, TrialState.COMPLETE, [0.0, 1e6],
+                             constraint_violation="params 1,000,000 > max_params 10"), CFG)  # fmt: skip
+    assert "not trained: params 1,000,000" in over
+
+
+def test_front_summary_skips_infeasible_trials() -> None:
+    good = _trial(0, TrialState.COMPLETE, [0.9, 2000])
+    small = _trial(1, TrialState.COMPLETE, [0.5, 500])
+    worse = _trial(2, TrialState.COMPLETE, [0.4, 3000])
+    over = _trial(3, TrialState.COMPLETE, [0.0, 100])
+    over.set_constraint("max_params", 5.0)
+    size, hv = front_summary([good, small, worse, over], CFG)
+    assert size == 2 and 0 < hv < 1
+    assert front_summary([good, small], CFG) == (size, hv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,223 @@
+"""End-to-end searches on digits with tiny spaces: run folder, constraints, failures, early
+stopping, resume, warm start, worker processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+import yaml
+from _search_helpers import tiny
+from optuna.trial import TrialState
+
+import blocknas
+from blocknas.errors import StorageError, TrainingError
+from blocknas.search import load_run, load_search_config, run_search
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _search(tmp_path: Path, raw: dict[str, Any], name: str = "run", **kwargs: Any) -> Any:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("report", False)  # the report code has its own tests
+    return run_search(path, out_dir=tmp_path / name, **kwargs)
+
+
+def _trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    study, _ = load_run(run_dir)
+    return study.get_trials(deepcopy=False)
+
+
+def _hook(tmp_path: Path, body: str) -> str:
+    (tmp_path / "hooks.py").write_text("def hook(trial, candidate):\n" + body)
+    return "hooks.py:hook"
+
+
+def test_run_folder_follows_the_contract(tmp_path: Path) -> None:
+    result = _search(tmp_path, tiny(n_trials=3))
+    run = tmp_path / "run"
+    assert result.run_dir == run and (run / "study.db").is_file()
+    assert load_search_config(run / "search.yaml").name == "tiny"
+    study, _ = load_run(run)
+    record = study.user_attrs["blocknas"]
+    assert record["version"] == 1 and record["budget"]["n_trials"] == 3
+    assert record["objectives"] == [
+        {"name": "accuracy", "direction": "maximize"}, {"name": "params", "direction": "minimize"}
+    ]  # fmt: skip
+    assert Path(record["run_dir"]) == run.resolve()
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 3
+    for t in trials:
+        if t.state is not TrialState.COMPLETE:
+            continue
+        folder = run / "trials" / f"{t.number:04d}"
+        for name in ("model.yaml", "train.yaml", "data.yaml", "metrics.json"):
+            assert (folder / name).is_file(), name
+        attrs = t.user_attrs
+        assert yaml.safe_load(attrs["model_yaml"]) == yaml.safe_load(
+            (folder / "model.yaml").read_text()
+        )
+        assert t.values == [attrs["val_accuracy"], attrs["params"]]
+        assert 0 < attrs["test_accuracy"] <= 1 and attrs["epochs"] == 2
+        assert attrs["macs"] > 0 and attrs["train_seconds"] > 0
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["state"] == "COMPLETE" and len(metrics["epochs"]) == 2
+    rows = list(csv.DictReader((run / "pareto.csv").open()))
+    assert [int(r["number"]) for r in rows] == [e.number for e in result.pareto]
+    assert rows and set(rows[0]) >= {"number", "accuracy", "params", "macs", "model_yaml"}
+    assert result.n_complete + result.n_pruned == 3 and 0 < result.hypervolume <= 1
+
+
+def test_trial_model_retrains_unchanged(tmp_path: Path) -> None:
+    from blocknas.search.runner import _threads
+    from blocknas.train import train_run
+
+    _search(tmp_path, tiny(n_trials=1))
+    torch.set_num_threads(_threads(1))
+    folder = tmp_path / "run" / "trials" / "0000"
+    trial = _trials(tmp_path / "run")[0]
+    model = blocknas.build_model(folder / "model.yaml")
+    assert blocknas.profile(model, latency=False).params == trial.user_attrs["params"]
+    again = train_run(folder / "model.yaml", folder / "data.yaml", tmp_path / "retrain",
+                      progress=False)  # fmt: skip
+    assert yaml.safe_load((tmp_path / "retrain" / "train.yaml").read_text()) == yaml.safe_load(
+        (folder / "train.yaml").read_text()
+    )
+    # Same seed, same recipe, same thread count as the search's worker: the same network.
+    assert again.val.accuracy == trial.user_attrs["val_accuracy"]
+    assert again.test is not None and again.test.accuracy == trial.user_attrs["test_accuracy"]
+
+
+def test_constraints_prevent_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import blocknas.train
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a model over the limit was trained")
+
+    monkeypatch.setattr(blocknas.train, "fit", never)
+    result = _search(tmp_path, tiny(n_trials=3, constraints={"max_params": 100}))
+    trials = _trials(tmp_path / "run")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    for t in trials:
+        assert "params" in t.user_attrs["constraint_violation"]
+        assert t.user_attrs["epochs"] == 0 and "val_accuracy" not in t.user_attrs
+        assert t.constraints["max_params"] > 0  # what the samplers read (trial.set_constraint)
+        assert t.user_attrs["constraints"] == [t.constraints["max_params"]]
+        assert t.values is not None and t.values[0] == 0.0
+    assert (
+        result.pareto == () and len(list(csv.reader((tmp_path / "run" / "pareto.csv").open()))) == 1
+    )
+
+
+def test_failed_trials_keep_their_reason_and_the_search_goes_on(tmp_path: Path) -> None:
+    body = (
+        "    if trial.number == 0:\n"  # diverges
+        "        candidate.train.update(optimizer='sgd', lr=1e12, nesterov=False)\n"
+        "    if trial.number == 1:\n"  # shrinks the map below 1x1
+        "        candidate.model['backbone'].insert(-3, [1, 'MaxPool', {'kernel': 16}])\n"
+    )
+    _search(tmp_path, tiny(n_trials=2, hook=_hook(tmp_path, body)))
+    trials = _trials(tmp_path / "run")
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL] + [
+        TrialState.COMPLETE
+    ] * 2
+    assert "diverged" in trials[0].user_attrs["fail_reason"]
+    assert trials[1].user_attrs["fail_reason"].startswith("unbuildable")
+    assert "below 1×1" in trials[1].user_attrs["fail_reason"]
+    metrics = json.loads((tmp_path / "run" / "trials" / "0001" / "metrics.json").read_text())
+    assert (
+        metrics["state"] == "FAIL" and metrics["fail_reason"] == trials[1].user_attrs["fail_reason"]
+    )
+
+
+def test_a_search_whose_every_trial_fails_stops_with_an_error(tmp_path: Path) -> None:
+    body = "    candidate.model['backbone'].insert(-3, [1, 'MaxPool', {'kernel': 16}])\n"
+    with pytest.raises(TrainingError, match=r"20 trials in a row failed.*unbuildable"):
+        _search(tmp_path, tiny(n_trials=2, hook=_hook(tmp_path, body)))
+
+
+def test_early_stopping_prunes_at_a_rung(tmp_path: Path) -> None:
+    body = "    if trial.number % 2:\n        candidate.train['lr'] = 1e-9\n"  # learns nothing
+    raw = tiny(
+        n_trials=2, objectives=["accuracy"], train={"optimizer": "adamw", "lr": 0.02},
+        early_stopping={"min_epochs": 1, "max_epochs": 3, "eta": 2}, hook=_hook(tmp_path, body),
+    )  # fmt: skip
+    _search(tmp_path, raw)
+    first, second = _trials(tmp_path / "run")
+    assert first.state is TrialState.COMPLETE and first.user_attrs["epochs"] == 3
+    assert second.state is TrialState.PRUNED and second.user_attrs["stopped_at_rung"] == 1
+    assert second.user_attrs["rung_1"][0] < first.user_attrs["rung_1"][0]
+    metrics = json.loads((tmp_path / "run" / "trials" / "0001" / "metrics.json").read_text())
+    assert metrics["state"] == "PRUNED" and len(metrics["epochs"]) == 1
+
+
+def test_resume_continues_numbering(tmp_path: Path) -> None:
+    _search(tmp_path, tiny(n_trials=2))
+    with pytest.raises(StorageError, match="already holds a search"):
+        _search(tmp_path, tiny(n_trials=2))
+    result = _search(tmp_path, tiny(n_trials=2), resume=True, n_trials=3)
+    trials = _trials(tmp_path / "run")
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert result.n_complete + result.n_pruned == 3
+    changed = tiny(n_trials=2)
+    changed["space"]["stages"]["out"] = {"choices": [8, 24]}
+    with pytest.raises(StorageError, match="does not match"):
+        _search(tmp_path, changed, resume=True)
+
+
+@pytest.mark.slow
+def test_warm_start_enqueues_the_earlier_front(tmp_path: Path) -> None:
+    first = _search(tmp_path, tiny(n_trials=3), name="first")
+    front = {e.number for e in first.pareto}
+    earlier = {t.number: t.params for t in _trials(tmp_path / "first")}
+    _search(tmp_path, tiny(n_trials=len(front)), name="second", warm_start=tmp_path / "first")
+    trials = _trials(tmp_path / "second")
+    sources = {int(t.user_attrs["warm_start"].split("#")[1]): t for t in trials}
+    assert set(sources) == front
+    for number, t in sources.items():
+        assert t.params == earlier[number]
+
+
+@pytest.mark.slow
+def test_two_jobs_are_processes_and_finish_exactly_the_budget(tmp_path: Path) -> None:
+    result = _search(tmp_path, tiny(n_trials=4), n_jobs=2)
+    trials = _trials(tmp_path / "run")
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 4 == result.n_complete + result.n_pruned
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_threads_are_restored(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    _search(tmp_path, tiny(n_trials=1))
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "gp", "random"])
+def test_every_sampler_runs_with_constraints(tmp_path: Path, sampler: str) -> None:
+    options = {"tpe": {"n_startup_trials": 2}, "gp": {"n_startup_trials": 2},
+               "nsga2": {"population_size": 2}, "random": {}}[sampler]  # fmt: skip
+    raw = tiny(
+        n_trials=4, sampler={"name": sampler, **options}, train={"epochs": 1},
+        constraints={"max_params": 3000}, early_stopping=False,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated optuna API on our side
+        result = _search(tmp_path, raw)
+    trials = _trials(tmp_path / "run")
+    assert result.n_complete + result.n_pruned == 4
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert all("max_params" in t.constraints for t in trials)

@@ -1,0 +1,296 @@
+"""blocknas.search.storage in one process: URLs, budgets, config matching, claims, heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy.exc
+from optuna.trial import TrialState
+
+from blocknas.errors import StorageError
+from blocknas.search.storage import (
+    ATTR_KEY,
+    WORKER_ATTR,
+    Budget,
+    Heartbeat,
+    MaskingFilter,
+    check_space_matches,
+    claim_trial,
+    count_trials,
+    describe_progress,
+    keep_alive,
+    mask_url,
+    open_storage,
+    open_study,
+    parse_deadline,
+    run_trials,
+    set_heartbeat,
+    validate_storage_url,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://nas:s3cret@db:5432/nas", "postgresql://nas:***@db:5432/nas"),
+        ("postgresql+psycopg://nas:p%40ss@db/nas", "postgresql+psycopg://nas:***@db/nas"),
+        ("postgresql://nas:p@ss@db/nas", "postgresql://nas:***@db/nas"),  # unencoded "@"
+        ("postgresql://nas@db/nas", "postgresql://nas@db/nas"),
+        ("postgresql://db/nas?password=s3cret&sslmode=require",
+         "postgresql://db/nas?password=***&sslmode=require"),
+        ("sqlite:///runs/a/study.db", "sqlite:///runs/a/study.db"),
+        ("lost postgresql://a:x1@h/d and mysql://b:x2@h/d", "lost postgresql://a:***@h/d and mysql://b:***@h/d"),
+    ],
+)  # fmt: skip
+def test_mask_url_hides_every_password(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_masking_filter_masks_formatted_records() -> None:
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "opened %s", ("postgresql://u:pw@h/db",), None
+    )
+    assert MaskingFilter().filter(record)
+    assert record.getMessage() == "opened postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("postgresql://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgresql+psycopg://u:p%40x@h/db", "postgresql+psycopg://u:p%40x@h/db"),
+        ("  sqlite:///runs/x/study.db ", "sqlite:///runs/x/study.db"),
+    ],
+)
+def test_validate_storage_url_normalises(url: str, normalised: str) -> None:
+    assert validate_storage_url(url) == normalised
+
+
+def test_heartbeat_needs_grace_above_interval() -> None:
+    with pytest.raises(StorageError, match="grace period"):
+        Heartbeat(interval=10, grace_period=10)
+
+
+def test_parse_deadline_durations_and_iso_times() -> None:
+    now = 1_000_000.0
+    assert parse_deadline("90m", now=now) == now + 5400
+    assert parse_deadline("2d", now=now) == now + 172800
+    assert parse_deadline("1.5h", now=now) == now + 5400
+    later = parse_deadline("2100-01-01T00:00+00:00", now=now)
+    assert later == 4102444800.0
+    with pytest.raises(StorageError, match="in the past"):
+        parse_deadline("2000-01-01T00:00", now=time.time())
+    with pytest.raises(StorageError, match="neither a duration"):
+        parse_deadline("tomorrow", now=now)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def _study(
+    url: str, record: dict | None = None, heartbeat: Heartbeat | None = None
+) -> optuna.Study:
+    storage = open_storage(url, heartbeat=heartbeat)
+    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize"])
+    if record is not None:
+        study.set_user_attr(ATTR_KEY, record)
+    return study
+
+
+def test_budget_from_study(url: str) -> None:
+    study = _study(url, {"budget": {"n_trials": 5, "deadline": 12.5}})
+    assert Budget.from_study(study) == Budget(n_trials=5, deadline=12.5)
+    study.set_user_attr(ATTR_KEY, {"budget": {"n_trials": "many"}})
+    with pytest.raises(StorageError, match="malformed budget"):
+        Budget.from_study(study)
+
+
+def test_open_study_takes_heartbeat_stored_with_study(url: str) -> None:
+    set_heartbeat(_study(url, {"budget": {"n_trials": 1}}), Heartbeat(interval=2, grace_period=7))
+    study = open_study(url, "s")
+    assert study._storage.get_heartbeat_interval() == 2
+    assert study._storage._backend.grace_period == 7
+
+
+def test_open_study_never_creates_a_database(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="no such database file"):
+        open_study(f"sqlite:///{tmp_path / 'none.db'}", "s")
+    assert not (tmp_path / "none.db").exists()
+
+
+_STORED = {
+    "name": "a",
+    "n_trials": 10,
+    "base_dir": "/home/one",
+    "train": {"epochs": 2, "lr": 0.1},
+    "space": {"stages": {"count": 2, "out": [{"choices": [8, 16]}, {"choices": [16, 32]}]}},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"train": {"epochs": 3, "lr": 0.1}}, "train.epochs"),
+        ({"train": {"epochs": 2}}, "train.lr"),
+        ({"space": {"stages": {"count": 2, "out": [{"choices": [8, 16]}, {"choices": [16, 64]}]}}},
+         "space.stages.out[1].choices[1]"),
+        ({"space": {"stages": {"count": 2, "out": [{"choices": [8, 16]}]}}},
+         "space.stages.out (length)"),
+        ({"objectives": ["accuracy"]}, "objectives"),
+    ],
+)  # fmt: skip
+def test_check_space_matches_names_first_difference(url: str, change: dict, key: str) -> None:
+    study = _study(url, {"search_config": _STORED})
+    with pytest.raises(StorageError, match="does not match") as info:
+        check_space_matches(study, {**_STORED, **change})
+    assert f": {key} is" in str(info.value)
+
+
+def test_check_space_matches_allows_budget_name_and_folder(url: str) -> None:
+    study = _study(url, {"search_config": _STORED})
+    same = {**_STORED, "name": "b", "n_trials": 99, "base_dir": "/home/two",
+            "train": {"epochs": 2.0, "lr": 0.1}}  # fmt: skip
+    check_space_matches(study, same)
+
+
+def _objective(trial: optuna.Trial) -> float:
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def test_run_trials_threads_meet_budget_exactly(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(1, 3))
+    ran = run_trials(study, _objective, Budget(n_trials=7), n_jobs=3, poll_interval=0.05)
+    assert ran == 7
+    counts = count_trials(study)
+    assert (counts.finished, counts.running, counts.waiting) == (7, 0, 0)
+    assert all(t.user_attrs[WORKER_ATTR].endswith(":" + str(__import__("os").getpid()))
+               for t in study.trials)  # fmt: skip
+    assert "7/7 finished" in describe_progress(_study_with_budget(study, 7))
+
+
+def _study_with_budget(study: optuna.Study, n: int) -> optuna.Study:
+    study.set_user_attr(ATTR_KEY, {"budget": {"n_trials": n, "deadline": None}})
+    return study
+
+
+def test_pruned_and_failed_trials(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(1, 3))
+    calls = iter(["prune", "fail", "ok", "ok"])
+
+    def objective(trial: optuna.Trial) -> float:
+        what = next(calls)
+        if what == "prune":
+            raise optuna.TrialPruned()
+        if what == "fail":
+            raise ValueError("diverged")
+        return 1.0
+
+    assert run_trials(study, objective, Budget(n_trials=3), catch=(ValueError,)) == 4
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    with pytest.raises(ValueError, match="diverged"):  # not in catch: raised after FAIL
+        run_trials(_study_in(url, "t"), lambda t: (_ for _ in ()).throw(ValueError("diverged")),
+                   Budget(n_trials=1))  # fmt: skip
+
+
+def _study_in(url: str, name: str) -> optuna.Study:
+    storage = open_storage(url, heartbeat=Heartbeat(1, 3))
+    return optuna.create_study(storage=storage, study_name=name)
+
+
+def test_deadline_stops_new_trials(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(1, 3))
+    assert claim_trial(study, Budget(n_trials=5, deadline=time.time() - 1)) is None
+    assert study.trials == []
+
+
+def test_stale_trial_is_failed_and_its_params_retried_once(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(interval=1, grace_period=2))
+    lost = claim_trial(study, Budget(n_trials=2))
+    assert lost is not None
+    x = lost.suggest_float("x", 0.0, 1.0)  # then its worker dies: no more heartbeats
+    time.sleep(3.2)
+    retry = claim_trial(study, Budget(n_trials=2), poll_interval=0.1)
+    assert retry is not None and retry.number != lost.number
+    assert study.trials[lost.number].state is TrialState.FAIL
+    assert retry.params == {"x": x}
+    assert study.trials[retry.number].system_attrs["failed_trial"] == lost.number
+
+
+def test_budget_held_by_running_trial_waits_then_takes_over(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(interval=1, grace_period=2))
+    running = claim_trial(study, Budget(n_trials=1))
+    assert running is not None
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    # The only trial of the budget runs elsewhere: wait for it, don't start a second one.
+    assert claim_trial(study, Budget(n_trials=1), poll_interval=0.1, stop=stop) is None
+    assert len(study.trials) == 1
+
+
+def test_keep_alive_prevents_stale_failure(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(interval=1, grace_period=2))
+    trial = claim_trial(study, Budget(n_trials=2))
+    assert trial is not None
+    with keep_alive(study, trial):
+        time.sleep(3.2)
+        other = claim_trial(study, Budget(n_trials=2))
+    assert other is not None and other.number == trial.number + 1
+    assert study.trials[trial.number].state is TrialState.RUNNING
+
+
+def test_long_outage_raises_one_clear_line(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blocknas.search import storage as module
+
+    study = _study(url, heartbeat=Heartbeat(1, 3))
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, Exception("server closed the connection")
+        )
+
+    monkeypatch.setattr(module, "_try_claim", down)
+    with pytest.raises(StorageError) as info:
+        run_trials(study, _objective, Budget(n_trials=1), reconnect_timeout=0.6)
+    message = str(info.value)
+    assert "lost the database" in message and "server closed the connection" in message
+    assert "\n" not in message
+
+
+def test_ctrl_c_hands_the_trial_back(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(1, 3))
+
+    def interrupted(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0.0, 1.0)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(study, interrupted, Budget(n_trials=2))
+    first, queued = study.trials
+    assert first.state is TrialState.FAIL
+    assert queued.state is TrialState.WAITING and queued.params == first.params
+    assert run_trials(study, _objective, Budget(n_trials=2)) == 2
+    assert study.trials[1].params == first.params  # the queued parameters ran first
+
+
+def test_worker_whose_every_trial_fails_stops(url: str) -> None:
+    from blocknas.errors import TrainingError
+
+    study = _study(url, heartbeat=Heartbeat(1, 60))
+
+    def broken(trial: optuna.Trial) -> float:
+        raise ValueError("device 'banana' does not exist")
+
+    with pytest.raises(TrainingError, match=r"3 trials in a row failed.*banana"):
+        run_trials(study, broken, Budget(n_trials=5), catch=(ValueError,), max_failures_in_a_row=3)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
