@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from blocknas._io import atomic_path
 
 __all__ = ["FORMAT_VERSION", "Cache", "default_cache_dir", "fingerprint"]
 
@@ -115,14 +116,7 @@ class Cache:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            try:
-                write_entry(Path(tmp), tensors, meta)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_path(path) as tmp:
+                write_entry(tmp, tensors, meta)
         except OSError as exc:
             warnings.warn(f"could not write the data cache {path}: {exc}", stacklevel=2)

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from blocknas._io import read_yaml
 from blocknas.errors import ConfigError
 
 __all__ = ["AugmentConfig", "DataConfig", "load_data_config"]
@@ -159,14 +159,7 @@ def load_data_config(source: str | Path | Mapping[str, Any] | DataConfig) -> Dat
     else:
         file = Path(source)
         where = str(file)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read data config: {exc.strerror}", source=where) from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", source=where) from None
+        raw = read_yaml(file)
         base = file.resolve().parent
     if raw is None:
         raw = {}

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from blocknas._io import read_yaml
 from blocknas.blocks import Block, BlockArgs, Size, get_block
 from blocknas.errors import ConfigError
 
@@ -139,7 +139,7 @@ def _load(
     name = _name
     if isinstance(source, str | Path):
         name = str(source)
-        data = _read_yaml(Path(source))
+        data = read_yaml(source)
     else:
         data = source
     if not isinstance(data, Mapping):
@@ -148,20 +148,6 @@ def _load(
         )
     data = {**data, **_overrides(num_classes, input_size)}
     return _parse(data, name)
-
-
-def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError("no such file", source=str(path))
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{problem}{where}", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
 
 
 def _number(data: Mapping[str, Any], key: str, default: Any, kind: type, name: str | None) -> Any:

@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from blocknas._io import read_yaml_mapping, write_json
 from blocknas.errors import BlocknasError, ConfigError
-from blocknas.report._io import write_json
 from blocknas.report.run import RunData, trial_dir
 
 __all__ = [
@@ -164,7 +162,7 @@ def load_baselines(
 
 
 def _sized_config(path: Path, shape: Mapping[str, int]) -> dict[str, Any]:
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path, "model config")
     data.update(shape)  # input_channel, input_size, num_classes of the search
     return data
 
@@ -229,13 +227,3 @@ def _train(
         resume_run(folder, progress=progress)
         return
     train_fn(dict(model_cfg), data_cfg, folder, recipe, progress=progress)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping", source=str(path))
-    return data

@@ -23,9 +23,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from blocknas._io import write_json
 from blocknas.errors import BlocknasError
 from blocknas.model import BlockNet
-from blocknas.report._io import write_json
 
 __all__ = [
     "ATOL",

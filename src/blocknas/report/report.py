@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from blocknas._io import write_text
 from blocknas.errors import BlocknasError
 from blocknas.report import picks as pk
-from blocknas.report._io import write_text
 from blocknas.report.baselines import Baseline, TrainFn, load_baselines, zoo_configs
 from blocknas.report.front import hypervolume_history
 from blocknas.report.html import render_html

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blocknas.errors import BlocknasError, ConfigError
-from blocknas.report._io import write_json
+from blocknas._io import read_yaml_mapping, write_json
+from blocknas.errors import BlocknasError
 from blocknas.report.baselines import TrainFn, read_run_metrics
 from blocknas.report.run import RunData, TrialRecord, load_run_data, trial_dir
 
@@ -114,27 +114,13 @@ def rank_correlation(search: Sequence[float], full: Sequence[float]) -> RankCorr
 def full_data_config(trial_folder: Path) -> dict[str, Any]:
     """A trial's data config without its training subset (``subset: null``): the same dataset,
     image size, splits, augmentation and training section, on every training image."""
-    data = _read_mapping(trial_folder / "data.yaml")
+    data = _read_trial_data(trial_folder / "data.yaml")
     data["subset"] = None
     return data
 
 
 def _resolve(run: RunData | str | Path) -> RunData:
     return run if isinstance(run, RunData) else load_run_data(run)
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    import yaml
-
-    if not path.is_file():
-        raise BlocknasError(f"{path} is missing: the trial's data and training config is unknown")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", source=str(path)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping", source=str(path))
-    return data
 
 
 def retrain_trial(
@@ -160,7 +146,7 @@ def retrain_trial(
     model = folder / "model.yaml"
     if not model.is_file():
         raise BlocknasError(f"{model} is missing (trial {number} is {trial.state})")
-    recipe = _read_mapping(folder / "data.yaml")
+    recipe = _read_trial_data(folder / "data.yaml")
     overrides: dict[str, Any] = {"device": device}
     if epochs is not None:
         overrides["epochs"] = epochs
@@ -262,3 +248,9 @@ def retrain_top(
     if run.run_dir is not None:
         write_json(run.run_dir / "retrain.json", summary.to_dict())
     return summary
+
+
+def _read_trial_data(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise BlocknasError(f"{path} is missing: the trial's data and training config is unknown")
+    return read_yaml_mapping(path, "data config")
