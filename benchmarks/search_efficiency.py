@@ -8,7 +8,7 @@ trials finish. The target: the default sampler reaches random search's final hyp
 most half of random search's time (ratio <= 0.5). Trials-to-reach is reported too, since wall
 time on a shared machine is noisy.
 
-    python benchmarks/search_efficiency.py [--seeds 3] [--trials 60] [--max-epochs 18]
+    python benchmarks/search_efficiency.py [--seeds 3] [--trials 60] [--max-epochs N] [--early-stopping]
 
 Last line: one JSON object with the figures.
 """
@@ -36,7 +36,12 @@ SAMPLERS = ("tpe", "nsga2", "random")
 
 
 def _config(
-    raw: dict[str, Any], sampler: str, seed: int, trials: int, max_epochs: int, stopping: bool
+    raw: dict[str, Any],
+    sampler: str,
+    seed: int,
+    trials: int,
+    max_epochs: int | None,
+    stopping: bool,
 ) -> dict:
     cfg = json.loads(json.dumps(raw))  # deep copy
     cfg.update(seed=seed, n_trials=trials, timeout=None, n_jobs=1)
@@ -46,11 +51,11 @@ def _config(
         # Generations of ~a fifth of the budget: several generations fit in a short search.
         cfg["sampler"]["population_size"] = max(4, trials // 5)
     cfg["sampler"]["seed"] = seed
-    es = dict(cfg.get("early_stopping") or {})
-    es["max_epochs"] = max_epochs
-    es["min_epochs"] = min(es.get("min_epochs", 1), max_epochs)
-    es["enabled"] = stopping
-    cfg["early_stopping"] = es
+    epochs = max_epochs or int(cfg["train"]["epochs"])
+    cfg["train"]["epochs"] = epochs
+    # MO-ASHA as in its own default schedule: first rung after 2 epochs, keep the best third.
+    es = {"min_epochs": min(2, epochs), "max_epochs": epochs, "eta": 3}
+    cfg["early_stopping"] = es if stopping else False
     return cfg
 
 
@@ -100,8 +105,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--max-epochs", type=int, default=18)
-    parser.add_argument("--no-early-stopping", action="store_true", help="train every trial fully")
+    parser.add_argument("--max-epochs", type=int, default=None, help="default: the config's")
+    parser.add_argument(
+        "--early-stopping", action="store_true", help="stop trials at MO-ASHA rungs (min 2, η 3)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -112,7 +119,7 @@ def main() -> None:
     for seed in range(args.seeds):
         order = SAMPLERS[seed % 3 :] + SAMPLERS[: seed % 3]
         for sampler in order:
-            stopping = not args.no_early_stopping
+            stopping = args.early_stopping
             cfg = _config(raw, sampler, seed, args.trials, args.max_epochs, stopping)
             trace = _run(cfg, root / f"{sampler}-seed{seed}")
             final = trace["points"][-1]
@@ -122,7 +129,7 @@ def main() -> None:
             results[sampler].append(trace)
     figures: dict[str, Any] = {"seeds": args.seeds, "trials": args.trials,
                                "max_epochs": args.max_epochs,
-                               "early_stopping": not args.no_early_stopping}  # fmt: skip
+                               "early_stopping": args.early_stopping}  # fmt: skip
     for sampler in SAMPLERS:
         time_ratios, trial_ratios, finals = [], [], []
         for seed in range(args.seeds):
