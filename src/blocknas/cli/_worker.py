@@ -23,6 +23,10 @@ def worker_command(
         typer.Option(help="Device for this worker's trials, e.g. cuda:1 (default: the config's)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress display per trial.")] = False,
+    allow_hook: Annotated[
+        bool,
+        typer.Option(help="Run the Python hook named by the stored search config (trust the DB)."),
+    ] = False,
 ) -> None:
     """Run trials of STUDY until the budget stored with it is met, then exit.
 
@@ -33,7 +37,7 @@ def worker_command(
 
     validate_storage_url(storage)  # fail fast, before anything slow is imported or started
     _log_to_stderr()
-    ran = run_worker(storage, study, device=device, progress=progress)
+    ran = run_worker(storage, study, device=device, progress=progress, allow_hook=allow_hook)
     typer.echo(f"worker done: {ran} trial(s) run for study {study!r} in {mask_url(storage)}")
 
 

@@ -90,8 +90,12 @@ def run_worker(
     device: str | None = None,
     progress: bool = False,
     worker_index: int | None = None,
+    allow_hook: bool = False,
 ) -> int:
     """Join an existing study and run its trials until its budget is met; return how many ran.
+
+    A study whose stored config names a Python hook is refused unless ``allow_hook`` is set:
+    the database would otherwise choose which file every joining worker imports and runs.
 
     The search config and budget come from ``study.user_attrs["blocknas"]``. ``worker_index``
     seeds the sampler (see :func:`~blocknas.search.study.sampler_seed`); without it the seed is
@@ -100,9 +104,17 @@ def run_worker(
     """
     from blocknas.search._trial import TrialFailed, TrialRunner
     from blocknas.search.storage import Budget, open_study, run_trials
+    from blocknas.train._device import check_device
 
+    if device is not None:
+        check_device(device)  # a bad name fails here, before any trial is claimed
     study = open_study(storage, study_name)
     cfg = study_config(study)
+    if cfg.hook and not allow_hook:
+        raise ConfigError(
+            f"study {study_name!r} uses the Python hook {cfg.hook!r}; workers run hooks stored "
+            "in the database only with --allow-hook"
+        )
     seed = sampler_seed(cfg, study, worker_index) if worker_index is not None else None
     study.sampler = make_sampler(cfg.sampler, seed)
     record = study.user_attrs.get(ATTR_KEY) or {}
@@ -152,7 +164,8 @@ def _worker_process(
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        run_worker(storage, study_name, device=device, worker_index=index)
+        # The local search's own config: its hook is the user's, not the database's.
+        run_worker(storage, study_name, device=device, worker_index=index, allow_hook=True)
     except BlocknasError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -9,7 +9,7 @@ import torch
 from blocknas.errors import ConfigError
 from blocknas.train._config import TrainConfig
 
-__all__ = ["Placement", "resolve_placement"]
+__all__ = ["Placement", "check_device", "resolve_placement"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,31 @@ class Placement:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
+def check_device(name: str) -> torch.device:
+    """The device a user named (``auto``, ``cpu``, ``cuda``, ``cuda:1``), checked to exist here."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(
+            f"device {name!r} is not a device name (auto, cpu, cuda, cuda:1, ...)"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} asked for, but CUDA is not available")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {name!r} asked for, but only {torch.cuda.device_count()} "
+                "CUDA device(s) exist"
+            )
+        device = torch.device("cuda", index)
+    elif device.type != "cpu":
+        raise ConfigError(f"device {name!r}: blocknas runs on cpu or cuda devices")
+    return device
+
+
 def resolve_placement(cfg: TrainConfig) -> Placement:
     """Turn ``device``/``channels_last``/``amp`` into concrete choices.
 
@@ -33,20 +58,7 @@ def resolve_placement(cfg: TrainConfig) -> Placement:
     8×8 digits net to MobileNetV2 (benchmarks/train_throughput.py, BENCHMARKS.md). Mixed
     precision is a CUDA feature here; on CPU ``amp`` is ignored.
     """
-    name = cfg.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {cfg.device!r} asked for, but CUDA is not available")
-        index = device.index or 0
-        if index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"device {cfg.device!r} asked for, but only {torch.cuda.device_count()} "
-                "CUDA device(s) exist"
-            )
-        device = torch.device("cuda", index)
+    device = check_device(cfg.device)
     on_cuda = device.type == "cuda"
     channels_last = cfg.channels_last is not False  # "auto" or True
     return Placement(device=device, channels_last=channels_last, amp=cfg.amp and on_cuda)
