@@ -20,7 +20,6 @@ import json
 import math
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -79,12 +78,12 @@ def _trace(run_dir: Path) -> dict[str, Any]:
     return {"points": points, "complete": complete, "trials": len(trials)}
 
 
-def _reach(points: list[tuple[float, float]], target: float) -> tuple[float, int]:
+def _reach(points: list[tuple[float, float]], target: float) -> tuple[float, float]:
     """(seconds, trials) until the hypervolume first reaches ``target``; inf if never."""
     for i, (seconds, hv) in enumerate(points, 1):
         if hv >= target - 1e-12:
             return seconds, i
-    return math.inf, sys.maxsize
+    return math.inf, math.inf
 
 
 def _run(cfg: dict[str, Any], out: Path) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_not_a_mapping_and_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("dataset: [digits\n")
     with pytest.raises(ConfigError, match="YAML"):
         load_data_config(bad)
-    with pytest.raises(ConfigError, match="missing.yaml: no such file"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: no such file"):
         load_data_config(tmp_path / "missing.yaml")
 
 
