@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from blocknas._io import write_text
 from blocknas.errors import BlocknasError, ConfigError, StorageError, TrainingError
 from blocknas.search.objectives import Measured
 from blocknas.search.space import Hook, load_hook, sample_candidate
@@ -222,11 +221,11 @@ class TrialRunner:
             return
         folder = trial_dir(self.run_dir, trial.number)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_text(folder / "model.yaml", model_yaml)
+        write_text(folder / "model.yaml", model_yaml)
         data = data_cfg.to_dict()
         data["train"] = train_cfg.to_dict()
-        _write_text(folder / "data.yaml", yaml.safe_dump(data, sort_keys=False))
-        _write_text(folder / "train.yaml", yaml.safe_dump(train_cfg.to_dict(), sort_keys=False))
+        write_text(folder / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+        write_text(folder / "train.yaml", yaml.safe_dump(train_cfg.to_dict(), sort_keys=False))
 
     def _train(
         self, trial: optuna.Trial, model: nn.Module, splits: Any, data_cfg: Any,
@@ -297,7 +296,7 @@ class TrialRunner:
         folder = trial_dir(self.run_dir, number)
         folder.mkdir(parents=True, exist_ok=True)
         payload = {"trial": number, **data}
-        _write_text(folder / "metrics.json", json.dumps(payload, indent=1, default=str) + "\n")
+        write_text(folder / "metrics.json", json.dumps(payload, indent=1, default=str) + "\n")
 
 
 class _Invalid(BlocknasError):
@@ -330,15 +329,3 @@ def _size(name: str, measured: Measured) -> float:
 
 def _sizes(measured: Measured) -> dict[str, Any]:
     return {"params": measured.params, "macs": measured.macs, "latency_ms": measured.latency_ms}
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Atomic: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

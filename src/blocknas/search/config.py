@@ -34,7 +34,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -44,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from blocknas._io import read_yaml
 from blocknas.blocks import get_block
 from blocknas.errors import ConfigError
 from blocknas.search.early_stopping import EarlyStoppingConfig
@@ -339,7 +339,7 @@ def load_search_config(source: str | Path | Mapping[str, Any] | SearchConfig) ->
     if isinstance(source, str | Path):
         path = Path(source)
         name, base = str(path), path.resolve().parent
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
     else:
         raw = source
     if not isinstance(raw, Mapping):
@@ -347,21 +347,6 @@ def load_search_config(source: str | Path | Mapping[str, Any] | SearchConfig) ->
             f"a search config must be a mapping, got {type(raw).__name__}", source=name
         )
     return _validate(dict(raw), name, base)
-
-
-def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError("no such file", source=str(path))
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{getattr(exc, 'problem', None) or 'invalid YAML'}{where}", source=str(path)
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
 
 
 _TOP_KEYS = {

@@ -13,8 +13,6 @@ Layout::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import torch
 import yaml
 from torch import nn
 
+from blocknas._io import read_yaml, write_text
 from blocknas.data import (
     DataConfig,
     DataSplits,
@@ -85,7 +84,7 @@ def resume_run(
         if not (out / name).is_file():
             raise ConfigError(f"{out} is not a run folder: {name} is missing")
     data = load_data_config(out / DATA_FILE)
-    cfg = TrainConfig.from_mapping(_read_yaml(out / TRAIN_FILE), source=str(out / TRAIN_FILE))
+    cfg = TrainConfig.from_mapping(read_yaml(out / TRAIN_FILE), source=str(out / TRAIN_FILE))
     return _run(out / MODEL_FILE, data, cfg, out, resume=True, progress=progress, callback=callback)
 
 
@@ -207,27 +206,9 @@ def _build(spec: ModelSpec, seed: int = 0) -> nn.Module:
         return build_model(spec)
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", source=str(path)) from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_yaml(path: Path, data: Mapping[str, Any]) -> None:
-    _write_atomic(path, yaml.safe_dump(dict(data), sort_keys=False))
+    write_text(path, yaml.safe_dump(dict(data), sort_keys=False))
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    _write_atomic(path, json.dumps(data, indent=1) + "\n")
+    write_text(path, json.dumps(data, indent=1) + "\n")
