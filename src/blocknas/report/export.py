@@ -114,7 +114,7 @@ def resolve_source(path: str | Path) -> ModelSource:
 
 def _load_model(source: ModelSource, seed: int) -> BlockNet:
     from blocknas.model import build_model
-    from blocknas.train._checkpoint import load_checkpoint
+    from blocknas.train import load_checkpoint
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
