@@ -32,7 +32,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from blocknas.search.storage import WORKER_ATTR, mask_url, open_storage
+from blocknas.search.storage import mask_url, open_storage
+from blocknas.search.workers import WORKER_ATTR
 
 # One epoch on digits with a two-layer space: each trial takes seconds, so kills land mid-trial.
 TINY_SEARCH = {

@@ -135,11 +135,16 @@ def hand_ips(
 
 def compare(name: str, spec: dict[str, Any], batches: list, rounds: int, epochs: int) -> dict:
     """Median over rounds; each round runs the two loops back to back, so the ratio of a round
-    sees the same machine load on both sides."""
+    sees the same machine load on both sides, and the order alternates between rounds so that
+    neither side always runs first."""
     trainer, hand = [], []
-    for _ in range(rounds):
-        trainer.append(trainer_ips(spec, batches, epochs))
-        hand.append(hand_ips(spec, batches, epochs))
+    for i in range(rounds):
+        if i % 2:
+            hand.append(hand_ips(spec, batches, epochs))
+            trainer.append(trainer_ips(spec, batches, epochs))
+        else:
+            trainer.append(trainer_ips(spec, batches, epochs))
+            hand.append(hand_ips(spec, batches, epochs))
     ratio = statistics.median(h / t for h, t in zip(hand, trainer, strict=True))
     t, h = statistics.median(trainer), statistics.median(hand)
     print(f"{name}: trainer {t:,.0f} img/s, hand loop {h:,.0f} img/s, "

@@ -55,7 +55,11 @@ def test_png_has_a_panel_per_size_objective_and_hypervolume(run_3d: Path, zoo: P
     run = load_run_data(run_3d)
     fig = plot_pareto(run, [])
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
-    assert [ax.get_xlabel() for ax in visible] == ["parameters", "MACs", "trial number"]
+    assert [ax.get_xlabel() for ax in visible] == [
+        "parameters",
+        "MACs",
+        "minutes since the search started",
+    ]
     assert visible[0].get_xscale() == "log"
     front_line = [ln for ln in visible[0].get_lines() if ln.get_label() == "Pareto front"]
     assert len(front_line) == 1

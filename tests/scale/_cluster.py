@@ -14,7 +14,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from blocknas.search.storage import ATTR_KEY, WORKER_ATTR, Heartbeat, open_storage
+from blocknas.search.storage import ATTR_KEY, Heartbeat, open_storage
+from blocknas.search.workers import WORKER_ATTR
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_WORKER = Path(__file__).resolve().parent / "toy_worker.py"

@@ -1,18 +1,20 @@
-"""The claim / heartbeat / retry protocol of blocknas.search.storage in real processes with a toy
+"""The claim / heartbeat / retry protocol of blocknas.search.workers in real processes with a toy
 objective (no training), for what the real workers of test_workers.py cannot show quickly:
-SIGKILL recovery of a process running trials in threads, and a database outage longer than the
-workers wait (they exit with one clear line; a new worker resumes without losing anything)."""
+SIGKILL recovery of a process running trials in threads, exact budgets with two processes on each
+database server (PostgreSQL, MySQL/MariaDB), and a database outage longer than the workers wait
+(they exit with one clear line; a new worker resumes without losing anything)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
-from _cluster import Cluster, assert_exact_budget, assert_retried_once
+from _cluster import Cluster, assert_exact_budget, assert_retried_once, worker_pid
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-from blocknas.search.storage import WORKER_ATTR
+from blocknas.search.workers import WORKER_ATTR
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -55,17 +57,28 @@ def _wait_finished(cluster: Cluster, n: int, timeout: float = 120) -> dict[int, 
     raise AssertionError(f"fewer than {n} trials finished in {timeout} s")
 
 
-@pytest.mark.postgres
-def test_postgres_long_outage_clear_exit_then_resume(postgres_cluster: Cluster, postgres) -> None:
-    cluster = postgres_cluster
+def test_two_worker_processes_finish_exact_budget(server_cluster: tuple[Cluster, object]) -> None:
+    cluster, _ = server_cluster
+    cluster.create(n_trials=8)
+    procs = [cluster.start_toy(seconds=0.3) for _ in range(2)]
+    assert cluster.wait_all() == [0, 0], [cluster.log_of(p) for p in procs]
+    trials = cluster.trials()
+    assert_exact_budget(trials, 8)
+    assert {worker_pid(t) for t in trials} <= {p.pid for p in procs}
+    ran = [int(cluster.log_of(p).split("ran ")[-1]) for p in procs]  # each worker's own count
+    assert sum(ran) == 8, ran
+
+
+def test_long_outage_clear_exit_then_resume(server_cluster: tuple[Cluster, Any]) -> None:
+    cluster, server = server_cluster
     cluster.create(n_trials=6)
     first = [cluster.start_toy("--reconnect-timeout", "2", seconds=1.0) for _ in range(2)]
     before = _wait_finished(cluster, 2)
-    postgres.down()
+    server.down()
     try:
         codes = [proc.wait(timeout=60) for proc in first]
     finally:
-        postgres.up()
+        server.up()
     assert codes == [2, 2]
     for proc in first:
         log = cluster.log_of(proc)

@@ -11,7 +11,8 @@ import sys
 import time
 
 from blocknas.errors import BlocknasError
-from blocknas.search.storage import Budget, open_study, run_trials
+from blocknas.search.storage import open_study
+from blocknas.search.workers import Budget, run_trials
 
 
 def main() -> int:

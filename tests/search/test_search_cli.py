@@ -45,7 +45,7 @@ def test_unknown_sampler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [(["--n-jobs", "0"], "--n-jobs"), (["--storage", "mysql://x/y"], "unsupported storage")],
+    [(["--n-jobs", "0"], "--n-jobs"), (["--storage", "oracle://x/y"], "unsupported storage")],
 )
 def test_bad_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str], message: str

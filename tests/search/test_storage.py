@@ -1,4 +1,5 @@
-"""blocknas.search.storage in one process: URLs, budgets, config matching, claims, heartbeats."""
+"""blocknas.search.storage and .workers in one process: URLs, budgets, config matching, claims,
+heartbeats."""
 
 from __future__ import annotations
 
@@ -15,22 +16,24 @@ from optuna.trial import TrialState
 from blocknas.errors import StorageError
 from blocknas.search.storage import (
     ATTR_KEY,
-    WORKER_ATTR,
-    Budget,
     Heartbeat,
     MaskingFilter,
     check_space_matches,
+    mask_url,
+    open_storage,
+    open_study,
+    set_heartbeat,
+    validate_storage_url,
+)
+from blocknas.search.workers import (
+    WORKER_ATTR,
+    Budget,
     claim_trial,
     count_trials,
     describe_progress,
     keep_alive,
-    mask_url,
-    open_storage,
-    open_study,
     parse_deadline,
     run_trials,
-    set_heartbeat,
-    validate_storage_url,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -68,10 +71,99 @@ def test_masking_filter_masks_formatted_records() -> None:
         ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
         ("postgresql+psycopg://u:p%40x@h/db", "postgresql+psycopg://u:p%40x@h/db"),
         ("  sqlite:///runs/x/study.db ", "sqlite:///runs/x/study.db"),
+        ("mysql://u:p@h:3306/db", "mysql+pymysql://u:p@h:3306/db"),
+        ("mariadb://u:p%40x@h/db", "mariadb+pymysql://u:p%40x@h/db"),
+        ("mysql+pymysql://u:p@h/db?charset=utf8mb4", "mysql+pymysql://u:p@h/db?charset=utf8mb4"),
+        ("mysql+mysqldb://u:p@h/db", "mysql+mysqldb://u:p@h/db"),
+        ("mariadb+mariadbconnector://u:p@h/db", "mariadb+mariadbconnector://u:p@h/db"),
+        ("mysql://u:p@/db?unix_socket=/run/mysqld/mysqld.sock",
+         "mysql+pymysql://u:p@/db?unix_socket=%2Frun%2Fmysqld%2Fmysqld.sock"),
     ],
-)
+)  # fmt: skip
 def test_validate_storage_url_normalises(url: str, normalised: str) -> None:
     assert validate_storage_url(url) == normalised
+
+
+@pytest.mark.parametrize(
+    ("url", "phrase"),
+    [
+        ("mysql://u:Secr3t@h:70000/db", "port 70000 out of range 1-65535"),
+        ("mysql://u:Secr3t@h:port/db", "bad port number"),
+        ("mariadb://u:Secr3t@x@h/db", "percent-encode '@'"),
+        ("mysql://u:Secr3t@h:3306", "names no database"),
+        ("mysql://u:Secr3t@:3306/db", "bad host"),
+        ("mysql+odbc://u:Secr3t@h/db", "unsupported MySQL/MariaDB driver 'odbc'"),
+        ("oracle://u:Secr3t@h/db", "scheme 'oracle'"),
+        ("mongodb+srv://u:Secr3t@h/db", "supported: sqlite, postgresql, mysql/mariadb"),
+    ],
+)
+def test_validate_storage_url_rejects_in_one_masked_line(url: str, phrase: str) -> None:
+    with pytest.raises(StorageError) as info:
+        validate_storage_url(url)
+    message = str(info.value)
+    assert phrase in message
+    assert "Secr3t" not in message and "\n" not in message
+
+
+def _pymysql_error(code: int, text: str) -> sqlalchemy.exc.OperationalError:
+    pymysql = pytest.importorskip("pymysql")
+    return sqlalchemy.exc.OperationalError("SELECT 1", {}, pymysql.err.OperationalError(code, text))
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "reason"),
+    [
+        (1045, "Access denied for user 'u'@'h' (using password: YES)",
+         "wrong user or password (Access denied for user 'u'@'h' (using password: YES))"),
+        (2003, "Can't connect to MySQL server on 'h' ([Errno 111] Connection refused)",
+         "database server unreachable (Can't connect to MySQL server on 'h' ([Errno 111] "
+         "Connection refused))"),
+        (2003, "Can't connect to MySQL server on 'h' (timed out)",
+         "database server unreachable (Can't connect to MySQL server on 'h' (timed out))"),
+        (1049, "Unknown database 'nope'", 'database "nope" does not exist'),
+        (1044, "Access denied for user 'u'@'h' to database 'nope'",
+         "no such database, or no access to it (Access denied for user 'u'@'h' to database "
+         "'nope')"),
+        (1045, "Access denied for user 'Secr3t'", "wrong user or password (Access denied for user "
+         "'***')"),
+    ],
+)  # fmt: skip
+def test_mysql_driver_errors_get_the_postgresql_reasons(code: int, text: str, reason: str) -> None:
+    from blocknas.search.storage import _reason
+
+    assert _reason(_pymysql_error(code, text), "mysql+pymysql://u:Secr3t@h/db") == reason
+
+
+def test_pymysql_lost_connection_is_a_connection_error() -> None:
+    from blocknas.search.storage import _is_connection_error
+
+    pymysql = pytest.importorskip("pymysql")
+    for code in (2006, 2013):  # server gone away, lost connection: raw and wrapped by SQLAlchemy
+        assert _is_connection_error(pymysql.err.OperationalError(code, "Lost connection"))
+        assert _is_connection_error(_pymysql_error(code, "Lost connection"))
+    assert _is_connection_error(pymysql.err.InterfaceError(0, ""))  # closed connection
+    assert not _is_connection_error(pymysql.err.OperationalError(1205, "Lock wait timeout"))
+    assert not _is_connection_error(pymysql.err.ProgrammingError(1064, "syntax"))
+
+
+def test_mysql_engine_gets_its_drivers_connect_timeout() -> None:
+    from blocknas.search.storage import _engine_kwargs
+
+    pymysql = _engine_kwargs("mysql+pymysql://u:p@h/db", 2.5)
+    assert pymysql == {"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}}
+    connector = _engine_kwargs("mariadb+mysqlconnector://u:p@h/db", 4)
+    assert connector["connect_args"] == {"connection_timeout": 4}
+
+
+def test_missing_mysql_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # `import pymysql` raises ImportError
+    with pytest.raises(StorageError) as info:
+        open_storage("mysql://u:Secr3t@127.0.0.1:1/db")
+    message = str(info.value)
+    assert "pip install 'blocknas[mysql]'" in message and "mysql://u:***@127.0.0.1:1/db" in message
+    assert "Secr3t" not in message
 
 
 def test_heartbeat_needs_grace_above_interval() -> None:
@@ -250,7 +342,7 @@ def test_keep_alive_prevents_stale_failure(url: str) -> None:
 
 
 def test_long_outage_raises_one_clear_line(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from blocknas.search import storage as module
+    from blocknas.search import workers as module
 
     study = _study(url, heartbeat=Heartbeat(1, 3))
 
@@ -294,3 +386,12 @@ def test_worker_whose_every_trial_fails_stops(url: str) -> None:
     with pytest.raises(TrainingError, match=r"3 trials in a row failed.*banana"):
         run_trials(study, broken, Budget(n_trials=5), catch=(ValueError,), max_failures_in_a_row=3)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+
+
+def test_moved_worker_names_still_import_from_storage() -> None:
+    from blocknas.search import storage, workers
+
+    for name in ("Budget", "run_trials", "claim_trial", "WORKER_ATTR", "count_trials"):
+        assert getattr(storage, name) is getattr(workers, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = storage.nothing  # type: ignore[attr-defined]

@@ -78,8 +78,18 @@ EVERYWHERE: list[tuple[str, Case, str]] = [
      "percent-encode"),
     ("no-database-name", lambda p: _worker(f"postgresql://u:{FAKE_SECRET}@h:5432", p.name),
      "names no database"),
-    ("other-scheme", lambda p: _worker(f"mysql://u:{FAKE_SECRET}@h/db", p.name),
-     "unsupported storage URL scheme 'mysql'"),
+    ("other-scheme", lambda p: _worker(f"oracle://u:{FAKE_SECRET}@h/db", p.name),
+     "unsupported storage URL scheme 'oracle'"),
+    ("mysql-port-range", lambda p: _worker(f"mysql://u:{FAKE_SECRET}@h:70000/db", p.name),
+     "out of range"),
+    ("mysql-unencoded-at", lambda p: _worker(f"mariadb://u:{FAKE_SECRET}@x@h/db", p.name),
+     "percent-encode"),
+    ("mysql-no-database-name", lambda p: _worker(f"mysql://u:{FAKE_SECRET}@h:3306", p.name),
+     "names no database"),
+    ("mysql-unknown-driver", lambda p: _worker(f"mysql+odbc://u:{FAKE_SECRET}@h/db", p.name),
+     "unsupported MySQL/MariaDB driver 'odbc'"),
+    ("mysql-unreachable", lambda p: _worker(
+        f"mysql://u:{FAKE_SECRET}@127.0.0.1:{_closed_port()}/db", p.name), "unreachable"),
     ("in-memory", lambda p: _worker("sqlite:///:memory:", p.name), "in-memory"),
     ("missing-sqlite-file", lambda p: _worker(f"sqlite:///{p.tmp / 'none.db'}", p.name),
      "no such database file"),
@@ -111,6 +121,15 @@ POSTGRES_ONLY: list[tuple[str, Case, str]] = [
      "wrong user or password"),
     ("unknown-database", lambda p: _worker(_pg(p, database="nope"), p.name),
      'database "nope" does not exist'),
+]  # fmt: skip
+
+MYSQL_ONLY: list[tuple[str, Case, str]] = [
+    ("wrong-password", lambda p: _worker(_pg(p, password=FAKE_SECRET), p.name),
+     "wrong user or password"),
+    ("unknown-user", lambda p: _worker(_pg(p, username="nobody"), p.name),
+     "wrong user or password"),
+    ("unknown-database", lambda p: _worker(_pg(p, database="nope"), p.name),
+     "no such database, or no access to it"),
 ]  # fmt: skip
 
 
@@ -171,6 +190,11 @@ def postgres_place(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> P
     return _make_place(postgres.url, tmp_path_factory.mktemp("hostile-postgres"))
 
 
+@pytest.fixture(scope="module")
+def mysql_place(mysql: Any, tmp_path_factory: pytest.TempPathFactory) -> Place:
+    return _make_place(mysql.url, tmp_path_factory.mktemp("hostile-mysql"))
+
+
 @pytest.mark.parametrize(("case", "phrase"), [c[1:] for c in EVERYWHERE],
                          ids=[c[0] for c in EVERYWHERE])  # fmt: skip
 def test_hostile_input_sqlite(
@@ -186,3 +210,12 @@ def test_hostile_input_postgres(
     postgres_place: Place, case: Case, phrase: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _check(postgres_place, case, phrase, capsys)
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize(("case", "phrase"), [c[1:] for c in EVERYWHERE + MYSQL_ONLY],
+                         ids=[c[0] for c in EVERYWHERE + MYSQL_ONLY])  # fmt: skip
+def test_hostile_input_mysql(
+    mysql_place: Place, case: Case, phrase: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _check(mysql_place, case, phrase, capsys)

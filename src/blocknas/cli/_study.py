@@ -49,13 +49,8 @@ def create_command(
     import optuna
 
     from blocknas.search import create_search_study, load_search_config
-    from blocknas.search.storage import (
-        Heartbeat,
-        mask_url,
-        parse_deadline,
-        set_heartbeat,
-        validate_storage_url,
-    )
+    from blocknas.search.storage import Heartbeat, mask_url, set_heartbeat, validate_storage_url
+    from blocknas.search.workers import parse_deadline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     validate_storage_url(storage)
@@ -76,6 +71,7 @@ def status_command(
     study: Annotated[str, typer.Option(help="Study name.")],
 ) -> None:
     """Print a study's trials by state and its budget."""
-    from blocknas.search.storage import describe_progress, open_study
+    from blocknas.search.storage import open_study
+    from blocknas.search.workers import describe_progress
 
     typer.echo(describe_progress(open_study(storage, study)))

@@ -9,7 +9,7 @@ import typer
 from blocknas.cli import app
 
 STORAGE_HELP = (
-    "Study storage: postgresql://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH. Read from "
+    "Study storage: postgresql:// or mysql://USER:PASSWORD@HOST:PORT/DB, or sqlite:///PATH. Read from "
     "$BLOCKNAS_STORAGE when not given, which keeps the password out of the process list."
 )
 

@@ -10,7 +10,7 @@ from blocknas.report import picks
 from blocknas.report.baselines import Baseline, load_baselines, search_recipe, zoo_configs
 from blocknas.report.dashboard import launch_dashboard
 from blocknas.report.export import ExportResult, export_model, resolve_source
-from blocknas.report.front import front_2d, hypervolume_history
+from blocknas.report.front import HypervolumePoint, front_2d, hypervolume_history
 from blocknas.report.picks import Pick, Ratios
 from blocknas.report.report import (
     ReportFiles,
@@ -41,6 +41,7 @@ from blocknas.report.run import (
 __all__ = [
     "Baseline",
     "ExportResult",
+    "HypervolumePoint",
     "Objective",
     "Pick",
     "RankCorrelation",

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from blocknas.report.run import RunData, TrialRecord
 
-__all__ = ["front_2d", "hypervolume_bounds", "hypervolume_history"]
+__all__ = [
+    "HypervolumePoint",
+    "front_2d",
+    "hypervolume_bounds",
+    "hypervolume_history",
+    "hypervolume_x",
+]
+
+
+@dataclass(frozen=True)
+class HypervolumePoint:
+    """The hypervolume of the front right after ``trial`` completed, ``seconds`` after the
+    search's first trial started (None when the storage holds no times)."""
+
+    trial: int
+    seconds: float | None
+    hypervolume: float
 
 
 def front_2d(
@@ -80,9 +97,10 @@ def _search_objectives(run: RunData) -> Any:
     return objectives if [o.name for o in objectives] == run.objective_names else None
 
 
-def hypervolume_history(run: RunData) -> list[tuple[int, float]]:
-    """(trial number, normalised hypervolume of the front of all completed trials up to it),
-    in trial-number order.
+def hypervolume_history(run: RunData) -> list[HypervolumePoint]:
+    """The normalised hypervolume of the front of all trials completed so far, after each
+    completed trial, in the order the trials completed (trial-number order when the storage
+    holds no times): the search's progress against wall time.
 
     The bounds are the search's objective ranges when the study records them (the same
     hypervolume the search prints), else those of :func:`hypervolume_bounds`.
@@ -107,11 +125,30 @@ def hypervolume_history(run: RunData) -> list[tuple[int, float]]:
                 front, directions, lower=lower, upper=upper, log_columns=logs
             )
 
+    # Wall time: trials finish out of number order when several workers run.
+    timed = all(t.completed is not None for t in done)
+    if timed:
+        done = sorted(done, key=lambda t: (t.completed, t.number))
+    starts = [t.started for t in run.trials if t.started is not None]
+    origin = min(starts) if timed and starts else None
     values = run.values(done)
     history = []
     front = np.zeros((0, values.shape[1]))
     for trial, row in zip(done, values, strict=True):
         front = np.vstack([front, row])
         front = front[pareto_mask(front, directions)]  # keeps the running front small
-        history.append((trial.number, measure(front)))
+        seconds = None
+        if origin is not None and trial.completed is not None:
+            seconds = max(0.0, (trial.completed - origin).total_seconds())
+        history.append(HypervolumePoint(trial.number, seconds, measure(front)))
     return history
+
+
+def hypervolume_x(history: Sequence[HypervolumePoint]) -> tuple[list[float], str]:
+    """The x values and axis label of a hypervolume plot: minutes since the search started when
+    every point has a time, else the trial number."""
+    if history and all(h.seconds is not None for h in history):
+        return [
+            h.seconds / 60 for h in history if h.seconds is not None
+        ], "minutes since the search started"
+    return [float(h.trial) for h in history], "trial number"

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from blocknas.report.baselines import Baseline
-from blocknas.report.front import front_2d, hypervolume_history
+from blocknas.report.front import front_2d, hypervolume_history, hypervolume_x
 from blocknas.report.picks import Pick
 from blocknas.report.plots import AXIS_LABELS, tradeoff_axes
 from blocknas.report.run import RunData, TrialRecord
@@ -200,13 +200,15 @@ def _hypervolume_figure(run: RunData) -> go.Figure:
     import plotly.graph_objects as go
 
     history = hypervolume_history(run)
+    xs, label = hypervolume_x(history)
     fig = go.Figure(go.Scatter(
-        x=[n for n, _ in history], y=[hv for _, hv in history], mode="lines+markers",
+        x=xs, y=[h.hypervolume for h in history], mode="lines+markers",
         line={"shape": "hv", "color": "teal"}, name="hypervolume",
-        hovertemplate="trial %{x}<br>hypervolume %{y:.4f}<extra></extra>",
+        customdata=[h.trial for h in history],
+        hovertemplate="after trial %{customdata}<br>hypervolume %{y:.4f}<extra></extra>",
     ))  # fmt: skip
     fig.update_layout(title="Normalised hypervolume of the front so far", template="plotly_white",
-                      height=460, xaxis_title="trial number", yaxis_title="hypervolume",
+                      height=460, xaxis_title=label, yaxis_title="hypervolume",
                       margin={"t": 50, "r": 10})  # fmt: skip
     return fig
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blocknas.report.baselines import Baseline
-from blocknas.report.front import front_2d, hypervolume_history
+from blocknas.report.front import front_2d, hypervolume_history, hypervolume_x
 from blocknas.report.run import RunData, TrialRecord
 
 if TYPE_CHECKING:
@@ -139,10 +139,12 @@ def _baselines(ax: Axes, baselines: Sequence[Baseline], x: str, y: str) -> None:
 
 def _hypervolume(ax: Axes, run: RunData) -> None:
     history = hypervolume_history(run)
+    xs, label = hypervolume_x(history)
     if history:
-        ax.step([n for n, _ in history], [hv for _, hv in history], where="post", color="teal")
-        ax.plot([n for n, _ in history], [hv for _, hv in history], ".", color="teal", ms=4)
-    ax.set_xlabel("trial number")
+        hvs = [h.hypervolume for h in history]
+        ax.step(xs, hvs, where="post", color="teal")
+        ax.plot(xs, hvs, ".", color="teal", ms=4)
+    ax.set_xlabel(label)
     ax.set_ylabel("normalised hypervolume")
     ax.set_title("hypervolume of the front so far", fontsize=10)
     ax.grid(True, alpha=0.25)

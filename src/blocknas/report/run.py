@@ -76,6 +76,7 @@ class TrialRecord:
     model_path: Path | None = None
     feasible: bool = True
     epochs: int | None = None
+    started: datetime | None = None
     completed: datetime | None = None
     fail_reason: str | None = None
 
@@ -328,6 +329,7 @@ def _record(t: FrozenTrial, objectives: Sequence[Objective], run_dir: Path | Non
         model_path=path if path is not None and path.is_file() else None,
         feasible=all(float(c) <= 0 for c in constraints),
         epochs=_int(attrs.get("epochs")),
+        started=t.datetime_start,
         completed=t.datetime_complete,
         fail_reason=attrs.get("fail_reason"),
     )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from blocknas.report.baselines import Baseline
+from blocknas.report.front import HypervolumePoint
 from blocknas.report.picks import Pick
 from blocknas.report.run import RunData, TrialRecord
 
@@ -59,7 +60,7 @@ def pareto_json(
     run: RunData,
     picks: Sequence[Pick] = (),
     baselines: Sequence[Baseline] = (),
-    hypervolume: Sequence[tuple[int, float]] = (),
+    hypervolume: Sequence[HypervolumePoint] = (),
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data."""
     by_number = {t.number: t for t in run.trials}
@@ -75,5 +76,8 @@ def pareto_json(
         "front": front,
         "picks": [p.to_dict() | {"model_yaml": _model_yaml(run, p.trial) or None} for p in picks],
         "baselines": [b.to_dict() for b in baselines],
-        "hypervolume": [{"trial": n, "hypervolume": hv} for n, hv in hypervolume],
+        "hypervolume": [
+            {"trial": h.trial, "seconds": h.seconds, "hypervolume": h.hypervolume}
+            for h in hypervolume
+        ],
     }

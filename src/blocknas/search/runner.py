@@ -103,7 +103,8 @@ def run_worker(
     candidates.
     """
     from blocknas.search._trial import TrialFailed, TrialRunner
-    from blocknas.search.storage import Budget, open_study, run_trials
+    from blocknas.search.storage import open_study
+    from blocknas.search.workers import Budget, run_trials
     from blocknas.train._device import check_device
 
     if device is not None:
@@ -145,7 +146,7 @@ class _DropTrialFailed(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_trial_warnings() -> Iterator[None]:
-    logger = logging.getLogger("blocknas.search.storage")
+    logger = logging.getLogger("blocknas.search.workers")
     drop = _DropTrialFailed()
     logger.addFilter(drop)
     try:
@@ -389,7 +390,7 @@ def _run(
 
     if n_jobs == 1:
         from blocknas.search._trial import TrialFailed, TrialRunner
-        from blocknas.search.storage import Budget, run_trials
+        from blocknas.search.workers import Budget, run_trials
 
         cfg = study_config(study)
         record = study.user_attrs.get(ATTR_KEY) or {}

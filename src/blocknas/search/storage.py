@@ -1,45 +1,40 @@
-"""Shared study storage: open an Optuna RDB storage safely, and run trials on it from many workers.
+"""Study storage: check a storage URL, open an Optuna RDB storage safely, and load a study from it.
 
 A search may be run by several processes on several machines against one database (SQLite for one
-machine, PostgreSQL for many). This module holds everything that makes that safe:
+machine; PostgreSQL or MySQL/MariaDB for many). This module turns user input into an open study:
 
 * **User input at the boundary.** :func:`validate_storage_url`, :func:`open_storage`,
   :func:`load_existing_study` and :func:`check_space_matches` turn malformed URLs, unreachable
   servers, wrong passwords, unknown study names and mismatched search configs into one-line
   :class:`~blocknas.errors.StorageError` messages, with the password masked (:func:`mask_url`).
-* **Exact budgets.** :func:`claim_trial` serialises the "count, then ask" step across every worker
-  (a PostgreSQL advisory lock, a lock file next to an SQLite database), so the number of finished
-  trials (``COMPLETE`` + ``PRUNED``) ends exactly at the budget, however many workers run.
-* **Recovery.** Optuna records heartbeats and fails stale trials only inside ``study.optimize``;
-  blocknas drives trials with ask/tell (:func:`run_trials`), so it records heartbeats itself
-  (:func:`keep_alive`) and fails stale trials before every claim. A failed stale trial's parameters
-  are queued once more by :class:`optuna.storages.RetryHeartbeatStaleTrialCallback`.
-* **Database outages.** Short outages are ridden out (pooled connections are checked before use, and
-  each storage step is retried); a long one ends the worker with a clear message.
+* **Recovery settings.** :class:`Heartbeat` (stored with the study by :func:`set_heartbeat`) sets
+  how often running trials prove they are alive; :func:`open_storage` installs the callback that
+  re-runs a failed stale trial's parameters once
+  (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`).
+* **Database outages.** Pooled connections are checked before use (``pool_pre_ping``), and a
+  server that cannot be reached fails within a connect timeout, not minutes.
+
+Running trials on the opened study from many workers (exact budgets, claims, heartbeats,
+reconnecting) is :mod:`blocknas.search.workers`.
 
 Example::
 
     study = open_study("postgresql://nas:secret@db:5432/nas", "digits-small")
-    run_trials(study, objective, Budget.from_study(study))
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 import math
 import re
-import threading
-import time
+import sys
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
-from blocknas.errors import StorageError, TrainingError
+from blocknas.errors import StorageError
 
 if TYPE_CHECKING:
     import optuna
@@ -48,37 +43,38 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTR_KEY",
-    "WORKER_ATTR",
-    "Budget",
     "Heartbeat",
     "MaskingFilter",
-    "TrialCounts",
     "check_space_matches",
-    "claim_trial",
-    "count_trials",
-    "describe_progress",
-    "keep_alive",
     "load_existing_study",
     "mask_url",
     "open_storage",
     "open_study",
-    "parse_deadline",
-    "run_trials",
     "set_heartbeat",
     "validate_storage_url",
-    "worker_id",
 ]
 
 ATTR_KEY = "blocknas"  # study.user_attrs[ATTR_KEY] holds blocknas's study record (SEARCH_CONTRACT)
-WORKER_ATTR = "worker"  # trial.user_attrs[WORKER_ATTR]: "host:pid" of the worker that ran it
-_log = logging.getLogger(__name__)
 
 _SQLITE_BUSY_TIMEOUT_S = 30  # SQLite waits this long for another process's write lock
-_CONNECT_TIMEOUT_S = 10  # an unreachable PostgreSQL server fails in seconds, not minutes
-_USAGE = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+_CONNECT_TIMEOUT_S = 10  # an unreachable database server fails in seconds, not minutes
+_USAGE = (
+    "use sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DATABASE or "
+    "mysql://USER:PASSWORD@HOST:PORT/DATABASE (MySQL/MariaDB)"
+)
+_SUPPORTED = "supported: sqlite, postgresql, mysql/mariadb"
 _PG_DRIVERS = {"postgresql", "postgres", "postgresql+psycopg"}
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
-_T = TypeVar("_T")
+_MYSQL_DIALECTS = {"mysql", "mariadb"}
+# Synchronous MySQL/MariaDB drivers SQLAlchemy knows, and the name of each one's connect-timeout
+# argument. A bare mysql:// or mariadb:// uses PyMySQL (pure Python, the `mysql` extra).
+_MYSQL_TIMEOUT_ARG = {
+    "pymysql": "connect_timeout",
+    "mysqldb": "connect_timeout",
+    "mariadbconnector": "connect_timeout",
+    "mysqlconnector": "connection_timeout",
+}
+_DEFAULT_MYSQL_DRIVER = "pymysql"
 
 
 # --------------------------------------------------------------------------- URLs
@@ -115,7 +111,8 @@ class MaskingFilter(logging.Filter):
 
 def _shown(url: str) -> str:
     """``url`` as shown to a user: password masked, in the form they wrote it."""
-    return mask_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+    shown = mask_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+    return re.sub(rf"^(mysql|mariadb)\+{_DEFAULT_MYSQL_DRIVER}://", r"\1://", shown)
 
 
 def _password(url: str) -> str | None:
@@ -135,11 +132,15 @@ def _scrub(text: str, url: str) -> str:
 
 
 def validate_storage_url(url: str) -> str:
-    """Check a storage URL and return it normalised (``postgresql://`` uses psycopg 3).
+    """Check a storage URL and return it normalised (``postgresql://`` uses psycopg 3,
+    ``mysql://`` and ``mariadb://`` use PyMySQL).
 
-    Accepted: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` and
+    Accepted: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
     ``postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE`` (``postgres://`` and
-    ``postgresql+psycopg://`` too). Anything else raises :class:`StorageError` naming the problem.
+    ``postgresql+psycopg://`` too) and ``mysql://USER:PASSWORD@HOST[:PORT]/DATABASE`` for MySQL
+    or MariaDB (``mariadb://``, and an explicit driver: ``mysql+pymysql://``,
+    ``mysql+mysqldb://``, ``mysql+mysqlconnector://``, ``mariadb+mariadbconnector://``...).
+    Anything else raises :class:`StorageError` naming the problem.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -160,8 +161,18 @@ def validate_storage_url(url: str) -> str:
     if driver in _SQLITE_DRIVERS:
         return _validate_sqlite(parsed.database, shown)
     if driver in _PG_DRIVERS:
-        return _validate_postgres(parsed, shown)
-    raise StorageError(f"unsupported storage URL scheme {driver!r} in {shown!r}; {_USAGE}")
+        return _validate_server(parsed, shown, "postgresql+psycopg")
+    dialect, _, dbapi = driver.partition("+")
+    if dialect in _MYSQL_DIALECTS:
+        if dbapi and dbapi not in _MYSQL_TIMEOUT_ARG:
+            drivers = ", ".join(sorted(_MYSQL_TIMEOUT_ARG))
+            raise StorageError(
+                f"unsupported MySQL/MariaDB driver {dbapi!r} in {shown!r} (use one of: {drivers})"
+            )
+        return _validate_server(parsed, shown, f"{dialect}+{dbapi or _DEFAULT_MYSQL_DRIVER}")
+    raise StorageError(
+        f"unsupported storage URL scheme {driver!r} in {shown!r} ({_SUPPORTED}); {_USAGE}"
+    )
 
 
 def _validate_sqlite(database: str | None, shown: str) -> str:
@@ -173,20 +184,22 @@ def _validate_sqlite(database: str | None, shown: str) -> str:
     return f"sqlite:///{database}"
 
 
-def _validate_postgres(parsed: Any, shown: str) -> str:
+def _validate_server(parsed: Any, shown: str, driver: str) -> str:
+    """A database server's URL (PostgreSQL, MySQL/MariaDB), rewritten to use ``driver``."""
     host = parsed.host or ""
     if "@" in host:  # an unencoded "@" in the password; the "host" holds part of the password
         raise StorageError(
             f"malformed storage URL {shown!r}: percent-encode '@', ':' and '/' in the password "
             "(e.g. '@' as %40)"
         )
-    if not host or re.search(r"[/\s]", host):
+    socket = "unix_socket" in parsed.query or "host" in parsed.query  # a local socket, no host
+    if (not host and not socket) or re.search(r"[/\s]", host):
         raise StorageError(f"malformed storage URL {shown!r}: bad host {host or '(none)'!r}")
     if not parsed.database:
         raise StorageError(f"storage URL {shown!r} names no database; {_USAGE}")
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise StorageError(f"storage URL {shown!r} has port {parsed.port} out of range 1-65535")
-    normalised = parsed.set(drivername="postgresql+psycopg")
+    normalised = parsed.set(drivername=driver)
     return str(normalised.render_as_string(hide_password=False))
 
 
@@ -196,6 +209,11 @@ def _is_sqlite(url: str) -> bool:
 
 def _sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
+
+
+def _is_mysql(url: str) -> bool:
+    """Whether a validated URL is MySQL's or MariaDB's."""
+    return url.partition("+")[0].partition(":")[0] in _MYSQL_DIALECTS
 
 
 # --------------------------------------------------------------------------- opening
@@ -245,11 +263,12 @@ def set_heartbeat(study: optuna.Study, heartbeat: Heartbeat) -> None:
 def _engine_kwargs(url: str, connect_timeout: float) -> dict[str, Any]:
     if _is_sqlite(url):
         return {"connect_args": {"timeout": _SQLITE_BUSY_TIMEOUT_S}}
+    timeout = max(1, math.ceil(connect_timeout))
+    argument = "connect_timeout"  # psycopg's, PyMySQL's, mysqlclient's
+    if _is_mysql(url):
+        argument = _MYSQL_TIMEOUT_ARG[url.partition("://")[0].partition("+")[2]]
     # pool_pre_ping replaces pooled connections that a database restart has closed.
-    return {
-        "pool_pre_ping": True,
-        "connect_args": {"connect_timeout": max(1, math.ceil(connect_timeout))},
-    }
+    return {"pool_pre_ping": True, "connect_args": {argument: timeout}}
 
 
 def _reason(exc: BaseException, url: str) -> str:
@@ -262,14 +281,25 @@ def _reason(exc: BaseException, url: str) -> str:
         r'^connection failed: connection to server at "[^"]*"(, port \d+)? failed: ', "", text
     )
     text = re.sub(r"^FATAL:\s*", "", text)
+    text = _MYSQL_ERROR.sub(r"\g<text>", text)  # PyMySQL: (1045, "Access denied ...")
     lowered = text.lower()
-    if "password authentication failed" in lowered or "no password supplied" in lowered:
+    if re.search(r"access denied for user .* to database", lowered):  # MySQL: 1044
+        text = f"no such database, or no access to it ({text})"
+    elif any(s in lowered for s in ("password authentication failed", "no password supplied",
+                                  "access denied for user")):  # fmt: skip
         text = f"wrong user or password ({text})"
-    elif "connection refused" in lowered or "timeout expired" in lowered:
-        text = f"database server unreachable ({text})"
     elif "could not translate host name" in lowered or "name or service not known" in lowered:
         text = f"unknown host ({text})"
+    elif any(s in lowered for s in ("connection refused", "timeout expired", "timed out",
+                                    "can't connect to", "unknown mysql server host")):  # fmt: skip
+        text = f"database server unreachable ({text})"
+    else:  # MySQL's "Unknown database 'x'" as PostgreSQL says it
+        text = re.sub(r"^Unknown database '(.*)'$", r'database "\1" does not exist', text)
     return _scrub(text, url)
+
+
+# How PyMySQL and mysqlclient print an error: (CODE, "TEXT") or (CODE, 'TEXT').
+_MYSQL_ERROR = re.compile(r"""^\((?P<code>\d+), (?P<q>["'])(?P<text>.*)(?P=q)\)$""")
 
 
 def open_storage(
@@ -281,13 +311,15 @@ def open_storage(
 ) -> RDBStorage:
     """Open an Optuna RDB storage at ``url`` (validated first), with failed-worker recovery.
 
-    With ``heartbeat``, running trials record heartbeats (through :func:`keep_alive`) and a trial
-    silent for longer than the grace period is failed and its parameters are run once more
+    With ``heartbeat``, running trials record heartbeats (through
+    :func:`~blocknas.search.workers.keep_alive`) and a trial silent for longer than the grace
+    period is failed and its parameters are run once more
     (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback` with ``max_retry=1``).
     ``must_exist`` refuses to create a new SQLite file (a worker joins; it never creates).
     Any failure to reach the database raises :class:`StorageError` with the password masked.
     """
     import optuna
+    import sqlalchemy.event
     import sqlalchemy.exc
 
     shown = mask_url(url.strip())
@@ -310,18 +342,38 @@ def open_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=_engine_kwargs(url, connect_timeout), **kwargs
             )
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise StorageError(f"cannot open storage {shown}: {_reason(exc, url)}") from None
-    except ImportError:
-        raise StorageError(
-            f"cannot open storage {shown}: the PostgreSQL driver is missing; "
-            "install it with `pip install 'blocknas[postgres]'`"
-        ) from None
+    except ImportError as exc:
+        raise StorageError(f"cannot open storage {shown}: {_missing_driver(url, exc)}") from None
     except RuntimeError as exc:  # optuna's schema version check
         raise StorageError(f"cannot open storage {shown}: {_scrub(str(exc), url)}") from None
+    if _is_mysql(url):
+        sqlalchemy.event.listen(storage.engine, "handle_error", _mysql_disconnect)
+    return storage
+
+
+def _mysql_disconnect(context: Any) -> None:
+    """Treat MySQL/MariaDB's "server shutdown in progress" and "connection was killed" as lost
+    connections, as SQLAlchemy does for "server has gone away": the connection is dropped, not
+    returned to the pool (where resetting it would fail and log a traceback)."""
+    if _is_pymysql_connection_error(context.original_exception):
+        context.is_disconnect = True
+
+
+def _missing_driver(url: str, exc: ImportError) -> str:
+    if _is_mysql(url):
+        driver = url.partition("://")[0].partition("+")[2]
+        if driver == _DEFAULT_MYSQL_DRIVER:
+            return (
+                "the MySQL/MariaDB driver PyMySQL is missing; install it with "
+                "`pip install 'blocknas[mysql]'`"
+            )
+        return f"the MySQL/MariaDB driver {driver!r} is missing ({exc.name or exc})"
+    return "the PostgreSQL driver is missing; install it with `pip install 'blocknas[postgres]'`"
 
 
 def _retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
@@ -456,299 +508,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-# --------------------------------------------------------------------------- budget
+# --------------------------------------------------------------------------- connection errors
 
 
-@dataclass(frozen=True)
-class Budget:
-    """When a study is done: ``n_trials`` finished trials (``COMPLETE`` + ``PRUNED``), and/or a
-    wall-clock ``deadline`` (Unix seconds) after which no new trial starts. Neither: no end."""
-
-    n_trials: int | None = None
-    deadline: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.n_trials is not None and self.n_trials < 1:
-            raise StorageError(f"trial budget must be >= 1, got {self.n_trials}")
-
-    @classmethod
-    def from_study(cls, study: optuna.Study) -> Budget:
-        """The budget stored in ``study.user_attrs["blocknas"]["budget"]`` (SEARCH_CONTRACT)."""
-        record = study.user_attrs.get(ATTR_KEY)
-        stored = record.get("budget") if isinstance(record, Mapping) else None
-        if stored is None:
-            return cls()
-        try:
-            n_trials, deadline = stored.get("n_trials"), stored.get("deadline")
-            return cls(
-                n_trials=None if n_trials is None else int(n_trials),
-                deadline=None if deadline is None else float(deadline),
-            )
-        except (AttributeError, TypeError, ValueError):
-            raise StorageError(
-                f"study {study.study_name!r} has a malformed budget record: {stored!r}"
-            ) from None
-
-    def as_attr(self) -> dict[str, float | int | None]:
-        return {"n_trials": self.n_trials, "deadline": self.deadline}
-
-
-_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|min|h|d)$")
-_UNIT_S = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_deadline(text: str, *, now: float) -> float:
-    """A deadline as Unix seconds, from a duration after ``now`` (``90m``, ``12h``, ``2d``,
-    ``3600s``) or an ISO-8601 time (``2026-01-31T18:00``, local time unless it names a zone)."""
-    from datetime import datetime
-
-    value = text.strip()
-    match = _DURATION.match(value)
-    if match:
-        return now + float(match["n"]) * _UNIT_S[match["unit"]]
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise StorageError(
-            f"deadline {text!r} is neither a duration (90m, 12h, 2d) nor an ISO time "
-            "(2026-01-31T18:00)"
-        ) from None
-    deadline = moment.timestamp()  # naive times are local, as the user reads a clock
-    if deadline <= now:
-        raise StorageError(f"deadline {text!r} is in the past")
-    return deadline
-
-
-@dataclass(frozen=True)
-class TrialCounts:
-    """Trials of a study by state. ``finished`` counts toward the budget; ``retried`` is the
-    number of failed trials whose parameters were queued again."""
-
-    finished: int
-    running: int
-    waiting: int
-    failed: int
-    retried: int
-
-
-def count_trials(study: optuna.Study) -> TrialCounts:
-    """Count ``study``'s trials by state (one storage read)."""
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    by_state = {state: 0 for state in TrialState}
-    retried_from: set[int] = set()
-    for t in trials:
-        by_state[t.state] += 1
-        retried_from.update(t.system_attrs.get("retry_history", ()))
-    return TrialCounts(
-        finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
-        running=by_state[TrialState.RUNNING],
-        waiting=by_state[TrialState.WAITING],
-        failed=by_state[TrialState.FAIL],
-        retried=len(retried_from),
-    )
-
-
-def describe_progress(study: optuna.Study) -> str:
-    """One line: the study's trials by state against its budget."""
-    budget = Budget.from_study(study)
-    counts = count_trials(study)
-    total = "" if budget.n_trials is None else f"/{budget.n_trials}"
-    line = (
-        f"study {study.study_name!r}: {counts.finished}{total} finished, {counts.running} running, "
-        f"{counts.waiting} waiting, {counts.failed} failed ({counts.retried} re-run)"
-    )
-    if budget.deadline is not None:
-        line += f"; no trial starts after {time.strftime('%Y-%m-%d %H:%M', time.localtime(budget.deadline))}"
-    return line
-
-
-# --------------------------------------------------------------------------- claiming
-
-
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
-def _backend(study: optuna.Study) -> RDBStorage:
-    from optuna.storages import RDBStorage
-
-    storage = study._storage
-    backend = getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in a cache
-    if not isinstance(backend, RDBStorage):
-        raise StorageError("study is not backed by an RDB storage (use open_storage)")
-    return backend
-
-
-@contextlib.contextmanager
-def _claim_lock(study: optuna.Study) -> Iterator[None]:
-    """Hold the study's claim lock: one claimer at a time, across threads, processes, machines."""
-    backend = _backend(study)
-    url = str(backend.url)
-    key = f"{url}#{study._study_id}"
-    with _THREAD_LOCKS_GUARD:
-        thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
-    with thread_lock:
-        if _is_sqlite(url):
-            with _file_lock(_sqlite_path(url).with_name(_sqlite_path(url).name + ".claim-lock")):
-                yield
-        else:
-            with _advisory_lock(backend, study._study_id):
-                yield
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    # SQLite serves one machine, so an flock on a file next to the database is enough. A separate
-    # file, because SQLite's own POSIX locks on the database drop when any descriptor closes.
-    import fcntl
-
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_LOCK_CLASS = int.from_bytes(hashlib.sha256(b"blocknas-claim").digest()[:4], "big", signed=True)
-
-
-@contextlib.contextmanager
-def _advisory_lock(backend: RDBStorage, study_id: int) -> Iterator[None]:
-    # A session-level advisory lock: released on unlock, or by the server when the holder's
-    # connection dies (a killed worker never leaves it held).
-    import sqlalchemy
-
-    with backend.engine.connect() as conn:
-        conn.execute(
-            sqlalchemy.text("SELECT pg_advisory_lock(:c, :s)"), {"c": _LOCK_CLASS, "s": study_id}
-        )
-        conn.commit()
-        try:
-            yield
-        finally:
-            with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
-                conn.execute(
-                    sqlalchemy.text("SELECT pg_advisory_unlock(:c, :s)"),
-                    {"c": _LOCK_CLASS, "s": study_id},
-                )
-                conn.commit()
-
-
-def _fail_stale_trials(study: optuna.Study) -> None:
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-def _ask(study: optuna.Study) -> optuna.Trial:
-    with warnings.catch_warnings():
-        # optuna warns that heartbeats need study.optimize; keep_alive records them instead.
-        warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        return study.ask()
-
-
-def worker_id() -> str:
-    """``host:pid`` of this process, recorded on each trial it claims."""
-    import os
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def claim_trial(
-    study: optuna.Study,
-    budget: Budget,
-    *,
-    poll_interval: float = 1.0,
-    stop: threading.Event | None = None,
-    reconnect_timeout: float | None = None,
-    clock: Callable[[], float] = time.time,
-) -> optuna.Trial | None:
-    """The next trial to run under ``budget``, or ``None`` when the budget is met.
-
-    Under the claim lock: fail stale trials (queueing their retries), count, then ``study.ask()``
-    (which runs a queued retry first) and record the new trial's first heartbeat. When the budget
-    is taken up by trials still running elsewhere, waits (polling), because one of them may die
-    and need re-running. Returns ``None`` at once after the deadline or when ``stop`` is set.
-    With ``reconnect_timeout``, each attempt rides out database outages up to that long.
-    """
-    while True:
-        if stop is not None and stop.is_set():
-            return None
-        if reconnect_timeout is None:
-            outcome = _try_claim(study, budget, clock)
-        else:
-            outcome = _with_reconnect(
-                lambda: _try_claim(study, budget, clock),
-                study,
-                reconnect_timeout,
-                "claiming a trial",
-            )
-        if outcome is not _WAIT:
-            return cast("optuna.Trial | None", outcome)
-        time.sleep(poll_interval)
-
-
-_WAIT = object()  # the budget is held by trials running elsewhere
-
-
-def _try_claim(study: optuna.Study, budget: Budget, clock: Callable[[], float]) -> object:
-    with _claim_lock(study):
-        _fail_stale_trials(study)
-        counts = count_trials(study)
-        if budget.deadline is not None and clock() >= budget.deadline:
-            return None
-        if budget.n_trials is not None and counts.finished >= budget.n_trials:
-            return None
-        if budget.n_trials is not None and counts.finished + counts.running >= budget.n_trials:
-            return _WAIT
-        trial = _ask(study)
-        # Before the lock goes: a trial without heartbeat would never be seen as stale.
-        _backend(study).record_heartbeat(trial._trial_id)
-        trial.set_user_attr(WORKER_ATTR, worker_id())
-        return trial
-
-
-@contextlib.contextmanager
-def keep_alive(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
-    """Record ``trial``'s heartbeat every interval in a background thread while the block runs.
-
-    Storage errors (an outage) are logged and retried on the next beat; the trial is failed by
-    another worker only if the silence outlasts the grace period.
-    """
-    backend = _backend(study)
-    interval = backend.get_heartbeat_interval()
-    if interval is None:
-        yield
-        return
-    done = threading.Event()
-
-    def beat() -> None:
-        while not done.wait(interval):
-            try:
-                backend.record_heartbeat(trial._trial_id)
-            except Exception as exc:  # an outage must not kill the beat; the next one retries
-                _log.warning(
-                    "trial %d: heartbeat not recorded: %s",
-                    trial.number,
-                    _reason(exc, str(backend.url)),
-                )
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
-# --------------------------------------------------------------------------- the worker loop
+# MySQL/MariaDB client and server error codes that mean the connection is gone: can't connect
+# (2003), server gone away (2006), lost connection (2013, 2055), server shutting down (1053),
+# connection killed (1927), client disconnected by the server (4031).
+_MYSQL_CONNECTION_CODES = frozenset({1053, 1927, 2003, 2006, 2013, 2055, 4031})
 
 
 def _connection_cause(exc: BaseException) -> BaseException | None:
@@ -764,163 +530,22 @@ def _connection_cause(exc: BaseException) -> BaseException | None:
             return current
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
             return current
+        if _is_pymysql_connection_error(current):
+            return current
         current = current.__cause__ or current.__context__
     return None
 
 
+def _is_pymysql_connection_error(exc: BaseException) -> bool:
+    """A PyMySQL error not wrapped by SQLAlchemy that says the connection is lost."""
+    pymysql = sys.modules.get("pymysql")  # not imported: no PyMySQL error can exist
+    if pymysql is None:
+        return False
+    if isinstance(exc, pymysql.err.InterfaceError):  # "(0, '')": the connection is closed
+        return True
+    code = exc.args[0] if exc.args else None
+    return isinstance(exc, pymysql.err.OperationalError) and code in _MYSQL_CONNECTION_CODES
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     return _connection_cause(exc) is not None
-
-
-def _with_reconnect(step: Callable[[], _T], study: optuna.Study, timeout: float, what: str) -> _T:
-    """Run a storage ``step``, retrying through connection errors for up to ``timeout`` seconds."""
-    url = str(_backend(study).url)
-    start = time.monotonic()
-    wait = 0.5
-    while True:
-        try:
-            return step()
-        except Exception as exc:
-            if not _is_connection_error(exc):
-                raise
-            waited = time.monotonic() - start
-            if waited >= timeout:
-                raise StorageError(
-                    f"lost the database {_shown(url)} for {waited:.0f} s while {what}: "
-                    f"{_reason(exc, url)}; finished trials are kept, start the worker again "
-                    "once the database is back"
-                ) from None
-            _log.warning("database unreachable while %s, retrying: %s", what, _reason(exc, url))
-            time.sleep(wait)
-            wait = min(wait * 2, 5.0)
-
-
-Objective = Callable[["optuna.Trial"], Sequence[float] | float]
-
-
-def run_trials(
-    study: optuna.Study,
-    objective: Objective,
-    budget: Budget,
-    *,
-    n_jobs: int = 1,
-    catch: tuple[type[Exception], ...] = (),
-    reconnect_timeout: float = 60.0,
-    poll_interval: float = 1.0,
-    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
-    max_failures_in_a_row: int | None = 10,
-) -> int:
-    """Run trials of ``study`` until ``budget`` is met; return how many this process ran.
-
-    The fault-tolerant replacement for ``study.optimize`` when several workers share a study.
-    ``objective(trial)`` returns the objective values, or raises ``optuna.TrialPruned`` (or tells
-    the trial itself, e.g. ``PRUNED``). Exceptions listed in ``catch`` fail the trial and the loop
-    goes on; any other exception fails it and is raised. On Ctrl-C the trial is failed and its
-    parameters queued for another worker. ``n_jobs`` threads run trials side by side.
-    Storage outages shorter than ``reconnect_timeout`` seconds are ridden out; a trial whose
-    objective lost the database is left to go stale and be re-run elsewhere.
-    After ``max_failures_in_a_row`` failed trials in a row, a worker thread stops with a
-    :class:`~blocknas.errors.TrainingError`: failed trials do not count toward the budget, so a
-    worker whose every trial fails (a wrong device, missing data) would otherwise never end.
-    """
-    if n_jobs < 1:
-        raise StorageError(f"n_jobs must be >= 1, got {n_jobs}")
-    stop = threading.Event()
-
-    def loop() -> int:
-        ran = failures = 0
-        while not stop.is_set():
-            trial = claim_trial(
-                study, budget, poll_interval=poll_interval, stop=stop,
-                reconnect_timeout=reconnect_timeout,
-            )  # fmt: skip
-            if trial is None:
-                break
-            frozen, error = _run_one(study, trial, objective, catch, reconnect_timeout, callbacks)
-            ran += frozen is not None
-            failures = failures + 1 if error is not None else 0
-            if max_failures_in_a_row is not None and failures >= max_failures_in_a_row:
-                raise TrainingError(
-                    f"{failures} trials in a row failed in this worker (last: {error}); stopping "
-                    "it: check its device, data and search space"
-                )
-        return ran
-
-    if n_jobs == 1:
-        return loop()
-    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="blocknas-trial") as pool:
-        futures = [pool.submit(loop) for _ in range(n_jobs)]
-        try:
-            return sum(f.result() for f in futures)
-        except BaseException:
-            stop.set()  # the others finish their running trial, then stop
-            raise
-
-
-def _run_one(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    objective: Objective,
-    catch: tuple[type[Exception], ...],
-    reconnect_timeout: float,
-    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]],
-) -> tuple[FrozenTrial | None, Exception | None]:
-    """Run and tell one trial: the trial as told (None if it was left to, or taken by, the
-    stale-trial recovery) and the caught exception that failed it, if any."""
-    import optuna
-    from optuna.trial import TrialState
-
-    with keep_alive(study, trial):
-        values: Sequence[float] | float | None = None
-        state: TrialState | None = None  # None: COMPLETE, or FAIL if a value is NaN / infinite
-        error: Exception | None = None
-        try:
-            values = objective(trial)
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-        except KeyboardInterrupt:
-            _hand_back(study, trial)
-            raise
-        except Exception as exc:
-            if _is_connection_error(exc):
-                # It cannot be told now; left RUNNING, it goes stale and its retry runs elsewhere.
-                _log.warning("trial %d lost the database; it will be re-run", trial.number)
-                return None, None
-            state, error = TrialState.FAIL, exc
-            _log.warning("trial %d failed: %s", trial.number, exc)
-        frozen = _with_reconnect(
-            lambda: study.tell(trial, values, state=state, skip_if_finished=True),
-            study,
-            reconnect_timeout,
-            f"recording trial {trial.number}",
-        )
-    values_text = (
-        "" if frozen.values is None else " " + ", ".join(f"{v:.4g}" for v in frozen.values)
-    )
-    reason = f": {error}" if error is not None else ""
-    _log.info("trial %d %s%s%s", frozen.number, frozen.state.name.lower(), values_text, reason)
-    if frozen.state is TrialState.FAIL and error is None and _finite(values):
-        _log.warning(
-            "trial %d was failed by another worker after losing its heartbeat", trial.number
-        )
-        return None, None
-    if error is not None and not isinstance(error, catch):
-        raise error
-    for callback in callbacks:
-        callback(study, frozen)
-    return frozen, error
-
-
-def _finite(values: Sequence[float] | float | None) -> bool:
-    items = [values] if isinstance(values, int | float) else list(values or [])
-    return all(math.isfinite(float(v)) for v in items)
-
-
-def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Fail an interrupted trial and queue its parameters, as if its worker had died."""
-    from optuna.trial import TrialState
-
-    with contextlib.suppress(Exception), _claim_lock(study):
-        frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        if frozen.state is TrialState.FAIL:
-            _retry_callback()(study, frozen)

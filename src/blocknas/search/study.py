@@ -53,11 +53,19 @@ def make_sampler(config: SamplerConfig, seed: int | None) -> optuna.samplers.Bas
     name = config.name
     if name == "tpe":
         # Multivariate TPE models the joint density of co-occurring parameters (a block type
-        # and its arguments), which independent TPE cannot; it is optuna's default for single-
-        # objective studies and works unchanged for several objectives.
-        return optuna.samplers.TPESampler(
-            n_startup_trials=config.n_startup_trials or 10, seed=seed, multivariate=True
-        )
+        # and its arguments), which independent TPE cannot. ``group`` splits the conditional
+        # space into the groups of parameters that occur together (one per chosen block type),
+        # so each branch is modelled jointly instead of falling back to independent sampling;
+        # ``constant_liar`` keeps parallel workers from proposing the same architecture.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                n_startup_trials=config.n_startup_trials or 10,
+                seed=seed,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+            )
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(
             population_size=config.population_size or _NSGA2_POPULATION, seed=seed
