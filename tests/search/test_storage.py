@@ -386,12 +386,3 @@ def test_worker_whose_every_trial_fails_stops(url: str) -> None:
     with pytest.raises(TrainingError, match=r"3 trials in a row failed.*banana"):
         run_trials(study, broken, Budget(n_trials=5), catch=(ValueError,), max_failures_in_a_row=3)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
-
-
-def test_moved_worker_names_still_import_from_storage() -> None:
-    from blocknas.search import storage, workers
-
-    for name in ("Budget", "run_trials", "claim_trial", "WORKER_ATTR", "count_trials"):
-        assert getattr(storage, name) is getattr(workers, name)
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        _ = storage.nothing  # type: ignore[attr-defined]
