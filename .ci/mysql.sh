@@ -18,6 +18,8 @@
 # (over the server's socket), to create the database and the user.
 
 _my_log() { echo "mysql.sh: $*" >&2; }
+# shellcheck source=.ci/_servers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_servers.sh"
 
 _my_bin() {
     local name dir
@@ -40,35 +42,6 @@ _my_tool() {  # the first of the given client programs on PATH
         command -v "$name" 2>/dev/null && return 0
     done
     return 1
-}
-
-_my_install() {
-    local sudo=()
-    if [[ $(id -u) != 0 ]] && sudo -n true 2>/dev/null; then
-        sudo=(sudo -n)
-    fi
-    if [[ ${1:-1} == 0 || ($(id -u) != 0 && ${#sudo[@]} == 0) ]]; then
-        _my_log "MariaDB is not installed (run as root, or: apt-get install -y mariadb-server)"
-        return 3
-    fi
-    _my_log "installing MariaDB from the Debian packages"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >&2
-}
-
-_my_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Read SERVER, CLIENT, ADMIN and OPTIONS of the server in $BLOCKNAS_TEST_MYSQL_STATE.
-_my_load_state() {
-    local state=${BLOCKNAS_TEST_MYSQL_STATE:-}
-    if [[ -z $state || ! -f $state/env ]]; then
-        _my_log "no server: BLOCKNAS_TEST_MYSQL_STATE is unset or stale"
-        return 3
-    fi
-    # shellcheck disable=SC1091
-    source "$state/env"
 }
 
 _my_alive() {
@@ -96,7 +69,7 @@ mysql_start() {
     local server client admin installer state port password options user owner
     server=$(_my_bin) || true
     if [[ -z $server ]]; then
-        _my_install "${1:-1}" || return
+        _srv_install _my_log "${1:-1}" MariaDB mariadb-server || return
         server=$(_my_bin) || { _my_log "no mariadbd after installing"; return 1; }
     fi
     client=$(_my_tool mariadb mysql) || { _my_log "no mariadb client program"; return 1; }
@@ -114,7 +87,7 @@ mysql_start() {
     if [[ $owner != "$user" ]]; then
         chown "$owner:" "$state/data" "$state/run" || return
     fi
-    port=$(_my_free_port) || return
+    port=$(_srv_free_port) || return
     password=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
     # Only the caller logs in without a password, and only over the socket (unix_socket auth).
     if ! "$installer" --no-defaults --datadir="$state/data" --user="$owner" \
@@ -130,7 +103,7 @@ mysql_start() {
     printf "SERVER='%s'\nCLIENT='%s'\nADMIN='%s'\nOPTIONS='%s'\n" \
         "$server" "$client" "$admin" "$options" >"$state/env"
     export BLOCKNAS_TEST_MYSQL_STATE=$state
-    _my_load_state && _my_launch || return
+    _srv_load_state _my_log BLOCKNAS_TEST_MYSQL_STATE && _my_launch || return
     "$CLIENT" --no-defaults --socket="$state/run/mysqld.sock" -u "$user" -e "
         CREATE DATABASE blocknas_test;
         CREATE USER 'blocknas'@'127.0.0.1' IDENTIFIED BY '$password';
@@ -144,7 +117,7 @@ mysql_start() {
 
 # Stop the server but keep its data: a database outage.
 mysql_down() {
-    _my_load_state || return
+    _srv_load_state _my_log BLOCKNAS_TEST_MYSQL_STATE || return
     local i
     _my_alive || return 0
     "$ADMIN" --no-defaults --socket="$BLOCKNAS_TEST_MYSQL_STATE/run/mysqld.sock" shutdown >&2 ||
@@ -159,47 +132,18 @@ mysql_down() {
 
 # Start a stopped server again on the same port.
 mysql_up() {
-    _my_load_state || return
+    _srv_load_state _my_log BLOCKNAS_TEST_MYSQL_STATE || return
     _my_alive || _my_launch
 }
 
 # Stop the server and delete its data.
 mysql_stop() {
-    _my_load_state || return 0
+    _srv_load_state _my_log BLOCKNAS_TEST_MYSQL_STATE || return 0
     mysql_down || true
     rm -rf "$BLOCKNAS_TEST_MYSQL_STATE"
     _my_log "server stopped, data removed"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-    set -euo pipefail
-    command=${1:-}
-    [[ $# -gt 0 ]] && shift
-    install=1
-    if [[ ${1:-} == --no-install ]]; then
-        install=0
-        shift
-    fi
-    case $command in
-        start)
-            mysql_start "$install"
-            echo "export BLOCKNAS_TEST_MYSQL_URL='$BLOCKNAS_TEST_MYSQL_URL'"
-            echo "export BLOCKNAS_TEST_MYSQL_STATE='$BLOCKNAS_TEST_MYSQL_STATE'"
-            ;;
-        down) mysql_down ;;
-        up) mysql_up ;;
-        stop) mysql_stop ;;
-        run)
-            [[ $# -gt 0 ]] || { _my_log "usage: mysql.sh run [--no-install] CMD..."; exit 2; }
-            mysql_start "$install"
-            trap mysql_stop EXIT
-            status=0
-            "$@" || status=$?
-            exit "$status"
-            ;;
-        *)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
-            exit 2
-            ;;
-    esac
+    _srv_main mysql MYSQL 2,18 "$0" "$@"
 fi

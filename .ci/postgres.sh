@@ -17,6 +17,8 @@
 # user when this runs as root (initdb refuses root), else as the caller.
 
 _pg_log() { echo "postgres.sh: $*" >&2; }
+# shellcheck source=.ci/_servers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_servers.sh"
 
 _pg_bindir() {
     local dir
@@ -30,20 +32,6 @@ _pg_bindir() {
     [[ -x $dir/pg_ctl && -x $dir/initdb ]] && echo "$dir"
 }
 
-_pg_install() {
-    local sudo=()
-    if [[ $(id -u) != 0 ]] && sudo -n true 2>/dev/null; then
-        sudo=(sudo -n)
-    fi
-    if [[ ${1:-1} == 0 || ($(id -u) != 0 && ${#sudo[@]} == 0) ]]; then
-        _pg_log "PostgreSQL is not installed (run as root, or: apt-get install -y postgresql)"
-        return 3
-    fi
-    _pg_log "installing PostgreSQL from the Debian packages"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
-}
-
 # Run a PostgreSQL program as the server's owner.
 _pg_as_owner() {
     if [[ $(id -u) == 0 ]]; then
@@ -51,21 +39,6 @@ _pg_as_owner() {
     else
         "$@"
     fi
-}
-
-_pg_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Read BIN and OPTIONS of the server in $BLOCKNAS_TEST_POSTGRES_STATE.
-_pg_load_state() {
-    local state=${BLOCKNAS_TEST_POSTGRES_STATE:-}
-    if [[ -z $state || ! -f $state/env ]]; then
-        _pg_log "no server: BLOCKNAS_TEST_POSTGRES_STATE is unset or stale"
-        return 3
-    fi
-    # shellcheck disable=SC1091
-    source "$state/env"
 }
 
 _pg_ctl() {
@@ -79,7 +52,7 @@ postgres_start() {
     local bin state port password options url
     bin=$(_pg_bindir) || true
     if [[ -z $bin ]]; then
-        _pg_install "${1:-1}" || return
+        _srv_install _pg_log "${1:-1}" PostgreSQL postgresql || return
         bin=$(_pg_bindir) || { _pg_log "no pg_ctl after installing"; return 1; }
     fi
     state=$(mktemp -d "${TMPDIR:-/tmp}/blocknas-postgres.XXXXXX") || return
@@ -88,7 +61,7 @@ postgres_start() {
     if [[ $(id -u) == 0 ]]; then
         chown postgres: "$state/data" "$state/run" || return
     fi
-    port=$(_pg_free_port) || return
+    port=$(_srv_free_port) || return
     password=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
     # Local socket: trust (to create the user); TCP: password required, so wrong ones are refused.
     if ! _pg_as_owner "$bin/initdb" -D "$state/data" -U postgres -E UTF8 --no-locale --no-sync \
@@ -112,13 +85,13 @@ postgres_start() {
 
 # Stop the server (fast shutdown) but keep its data: a database outage.
 postgres_down() {
-    _pg_load_state || return
+    _srv_load_state _pg_log BLOCKNAS_TEST_POSTGRES_STATE || return
     _pg_ctl -m fast stop
 }
 
 # Start a stopped server again on the same port.
 postgres_up() {
-    _pg_load_state || return
+    _srv_load_state _pg_log BLOCKNAS_TEST_POSTGRES_STATE || return
     if ! _pg_as_owner "$BIN/pg_ctl" -D "$BLOCKNAS_TEST_POSTGRES_STATE/data" status >/dev/null 2>&1; then
         _pg_ctl -o "$OPTIONS" start
     fi
@@ -126,7 +99,7 @@ postgres_up() {
 
 # Stop the server and delete its data.
 postgres_stop() {
-    _pg_load_state || return 0
+    _srv_load_state _pg_log BLOCKNAS_TEST_POSTGRES_STATE || return 0
     if [[ -f $BLOCKNAS_TEST_POSTGRES_STATE/data/postmaster.pid ]]; then
         _pg_ctl -m fast stop || true
     fi
@@ -135,34 +108,5 @@ postgres_stop() {
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-    set -euo pipefail
-    command=${1:-}
-    [[ $# -gt 0 ]] && shift
-    install=1
-    if [[ ${1:-} == --no-install ]]; then
-        install=0
-        shift
-    fi
-    case $command in
-        start)
-            postgres_start "$install"
-            echo "export BLOCKNAS_TEST_POSTGRES_URL='$BLOCKNAS_TEST_POSTGRES_URL'"
-            echo "export BLOCKNAS_TEST_POSTGRES_STATE='$BLOCKNAS_TEST_POSTGRES_STATE'"
-            ;;
-        down) postgres_down ;;
-        up) postgres_up ;;
-        stop) postgres_stop ;;
-        run)
-            [[ $# -gt 0 ]] || { _pg_log "usage: postgres.sh run [--no-install] CMD..."; exit 2; }
-            postgres_start "$install"
-            trap postgres_stop EXIT
-            status=0
-            "$@" || status=$?
-            exit "$status"
-            ;;
-        *)
-            sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
-            exit 2
-            ;;
-    esac
+    _srv_main postgres POSTGRES 2,17 "$0" "$@"
 fi
