@@ -24,7 +24,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -38,20 +37,7 @@ CIFAR = ROOT / ".." / "shared" / "data" / "cifar10" / "train"
 PER_CLASS = 1000
 BATCH = 128
 
-REFERENCE_CNN: dict[str, Any] = {
-    "input_channel": 3,
-    "input_size": 32,
-    "num_classes": 10,
-    "backbone": [
-        [1, "Conv", {"out": 16, "kernel": 3, "stride": 1}],
-        [1, "Conv", {"out": 32, "kernel": 3, "stride": 2}],
-        [1, "Conv", {"out": 64, "kernel": 3, "stride": 2}],
-        [1, "Conv", {"out": 128, "kernel": 3, "stride": 2}],
-        [1, "GlobalAvgPool", {}],
-        [1, "Flatten", {}],
-        [1, "Linear", {"out": 10}],
-    ],
-}
+REFERENCE_CNN = Path(__file__).with_name("reference_cnn.yaml")  # 4 conv-BN-ReLU, pool, linear
 
 
 def link_subset(dst: Path) -> Path:

@@ -18,6 +18,7 @@ import platform
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,21 +28,7 @@ import blocknas
 from blocknas.data import DataSplits, ImageSet
 from blocknas.train import TrainConfig, fit
 
-# The reference CNN of the data benchmarks: 4 conv-BN-ReLU layers, global pool, linear.
-REFERENCE_CNN: dict[str, Any] = {
-    "input_channel": 3,
-    "input_size": 32,
-    "num_classes": 10,
-    "backbone": [
-        [1, "Conv", {"out": 16, "kernel": 3, "stride": 1}],
-        [1, "Conv", {"out": 32, "kernel": 3, "stride": 2}],
-        [1, "Conv", {"out": 64, "kernel": 3, "stride": 2}],
-        [1, "Conv", {"out": 128, "kernel": 3, "stride": 2}],
-        [1, "GlobalAvgPool", {}],
-        [1, "Flatten", {}],
-        [1, "Linear", {"out": 10}],
-    ],
-}
+REFERENCE_CNN = Path(__file__).with_name("reference_cnn.yaml")  # 4 conv-BN-ReLU, pool, linear
 # A ~6k-parameter net on 8×8 single-channel digits: the per-step overhead matters most here.
 TINY_DIGITS: dict[str, Any] = {
     "input_channel": 1,
@@ -85,13 +72,13 @@ def make_batches(
     ]  # fmt: skip
 
 
-def build(spec: dict[str, Any], seed: int = 0) -> nn.Module:
+def build(spec: dict[str, Any] | Path, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return blocknas.build_model(spec)
 
 
 def trainer_ips(
-    spec: dict[str, Any],
+    spec: dict[str, Any] | Path,
     train: list[tuple[torch.Tensor, torch.Tensor]],
     epochs: int,
     channels_last: bool = False,
@@ -113,7 +100,7 @@ def trainer_ips(
 
 
 def hand_ips(
-    spec: dict[str, Any], train: list[tuple[torch.Tensor, torch.Tensor]], epochs: int
+    spec: dict[str, Any] | Path, train: list[tuple[torch.Tensor, torch.Tensor]], epochs: int
 ) -> float:
     model = build(spec)
     model.train()
@@ -133,7 +120,9 @@ def hand_ips(
     return statistics.median(figures[1:])
 
 
-def compare(name: str, spec: dict[str, Any], batches: list, rounds: int, epochs: int) -> dict:
+def compare(
+    name: str, spec: dict[str, Any] | Path, batches: list, rounds: int, epochs: int
+) -> dict:
     """Median over rounds; each round runs the two loops back to back, so the ratio of a round
     sees the same machine load on both sides, and the order alternates between rounds so that
     neither side always runs first."""
