@@ -1,9 +1,21 @@
 """Early stopping: training compute and hypervolume of a search with and without MO-ASHA.
 
 For each dataset and seed, the search of the dataset's config (same space, sampler and seed) runs
-twice with the same trial budget: once with the config's early-stopping schedule, once with it
-switched off (every trial trains ``max_epochs``). The order of the two alternates between seeds so
-that machine load and warm-up favour neither. For each run:
+twice with the same trial budget: once with the early-stopping schedule, once with it switched off
+(every trial trains ``max_epochs``). Two ways of pairing the runs:
+
+- ``--pairing replay`` (default): the same search, trial for trial. One run samples its trials
+  with the config's sampler; the other trains exactly the same candidates in the same order
+  (queued with ``enqueue_trial``), so that the difference between the two is only what early
+  stopping did. Which run samples alternates between seeds: with early stopping on (its sampler
+  sees the stopped trials) on odd seeds, without on even seeds. Every trial trains with the same
+  seed, so a trial that runs to the end gets the same result in both.
+- ``--pairing independent``: each run samples its own trials; after the sampler's random start
+  the two searches see different results and diverge, which adds the sampler's luck to the
+  difference.
+
+With ``independent`` the order of the two runs alternates between seeds so that machine load
+and warm-up favour neither. For each run:
 
 - total training compute: the sum of the epochs and of the training seconds of every trial;
 - the final normalised hypervolume of the feasible Pareto front, on the config's fixed objective
@@ -15,11 +27,15 @@ that machine load and warm-up favour neither. For each run:
 Targets: compute cut >= 3x, final hypervolume within 2 % of the search without early stopping,
 and a higher hypervolume at equal wall time.
 
-    python benchmarks/early_stopping.py --dataset digits --seeds 0 1 2 --trials 30
-    python benchmarks/early_stopping.py --dataset cifar10_small --seeds 0 1 2 --trials 30
+    python benchmarks/early_stopping.py --dataset digits --seeds 0 1 2 3 4 5 --trials 40 \
+        --min-epochs 1 --max-epochs 18
+    python benchmarks/early_stopping.py --dataset cifar10_small --seeds 0 --trials 20 \
+        --min-epochs 1 --max-epochs 9 --set data.path=/data/cifar10_10k --set data.subset=null
 
-``cifar10_small`` reads ../shared/data/cifar10/train (10,000-image subset); it takes hours on
-2 CPU cores. Last line: one JSON object with the figures.
+``cifar10_small`` reads ../shared/data/cifar10/train (a 10,000-image subset of it) unless
+``--set data.path=...`` names another folder; on 2 CPU cores it takes about a day, on one GPU
+minutes per seed. ``--out DIR --reuse`` keeps the run folders and reuses finished ones. Last
+line: one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -46,12 +62,15 @@ HV_TOLERANCE_PCT = 2.0  # ES final hypervolume at most this much below no-ES
 
 
 def _config(
-    raw: dict[str, Any], *, seed: int, trials: int, early_stopping: bool, schedule: dict[str, int]
+    raw: dict[str, Any], *, seed: int, trials: int, early_stopping: bool, schedule: dict[str, Any]
 ) -> dict:
     """The dataset's search with the benchmark's seed and budget, one job, ES on or off;
-    ``schedule`` overrides keys of the config's early-stopping entry (min_epochs, eta)."""
+    ``schedule`` overrides keys of the config's early-stopping entry (min_epochs, max_epochs,
+    eta, tie_break); a max_epochs given there is also the training length."""
     cfg = copy.deepcopy(raw)
-    cfg.update(seed=seed, n_trials=trials, timeout=None, n_jobs=1, base_dir=str(CONFIGS))
+    cfg.update(seed=seed, n_trials=trials, timeout=None, n_jobs=1)
+    if "max_epochs" in schedule:
+        cfg["train"] = dict(cfg.get("train") or {}, epochs=schedule["max_epochs"])
     sampler = cfg.get("sampler", "tpe")
     sampler = dict(sampler) if isinstance(sampler, dict) else {"name": sampler}
     sampler["seed"] = seed
@@ -60,6 +79,21 @@ def _config(
     es = dict(es) if isinstance(es, dict) else {}
     es.update(schedule, enabled=early_stopping)  # same max_epochs either way
     cfg["early_stopping"] = es
+    return cfg
+
+
+def _apply(raw: dict[str, Any], settings: list[str]) -> dict[str, Any]:
+    """The config with ``key.sub=value`` settings applied (values parsed as YAML)."""
+    cfg = copy.deepcopy(raw)
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --set {item!r}: expected KEY=VALUE, e.g. data.subset=5000")
+        *parents, last = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(text)
     return cfg
 
 
@@ -111,7 +145,25 @@ def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
     return hv
 
 
-def _run(cfg: dict[str, Any], out: Path, *, reuse: bool) -> dict[str, Any]:
+def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
+    """Create ``out``'s study with every trial of the run in ``leader`` queued, in trial order."""
+    from blocknas.search import load_run
+    from blocknas.search.config import load_search_config
+    from blocknas.search.study import create_search_study
+
+    source, _ = load_run(leader)
+    out.mkdir(parents=True, exist_ok=True)
+    study = create_search_study(
+        load_search_config(cfg), storage=f"sqlite:///{(out / 'study.db').resolve()}"
+    )
+    for t in sorted(source.get_trials(deepcopy=False), key=lambda t: t.number):
+        study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
+
+
+def _run(
+    cfg: dict[str, Any], out: Path, *, reuse: bool, leader: Path | None = None
+) -> dict[str, Any]:
+    """Run one search into ``out`` (replaying the trials of ``leader`` when given)."""
     from blocknas.search import run_search
 
     if reuse and (out / "study.db").is_file():
@@ -120,8 +172,12 @@ def _run(cfg: dict[str, Any], out: Path, *, reuse: bool) -> dict[str, Any]:
             result["wall_s"] = result["trace"][-1][0]  # first start to last completion
             return result
         shutil.rmtree(out)
+    elif out.exists():
+        shutil.rmtree(out)
+    if leader is not None:
+        _queue(cfg, out, leader)
     start = time.perf_counter()
-    run_search(cfg, out_dir=out, progress=False, report=False)
+    run_search(cfg, out_dir=out, progress=False, report=False, resume=leader is not None)
     result = _measure(out)
     result["wall_s"] = round(time.perf_counter() - start, 2)
     return result
@@ -148,8 +204,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=30, help="trial budget of each search")
     parser.add_argument("--threads", type=int, default=1, help="cores (torch threads) to use")
+    parser.add_argument(
+        "--pairing", choices=["replay", "independent"], default="replay",
+        help="replay: both runs train the same candidates (see above); independent: each samples",
+    )  # fmt: skip
     parser.add_argument("--min-epochs", type=int, default=None, help="override the first rung")
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="override the training length (last rung)"
+    )
     parser.add_argument("--eta", type=int, default=None, help="override the config's eta")
+    parser.add_argument(
+        "--tie-break", choices=["hypervolume", "crowding", "epsnet"], default=None,
+        help="override the tie-breaker inside a rung's front",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set data.path=/data/cifar10 --set data.subset=null",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
     parser.add_argument(
         "--reuse", action="store_true",
@@ -163,22 +234,40 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     threads = _pin_cores(args.threads)
     raw = yaml.safe_load(DATASETS[args.dataset].read_text())
+    raw["base_dir"] = str(CONFIGS)  # relative data paths, as in the config file
+    raw = _apply(raw, args.set)
     root = args.out or Path(tempfile.mkdtemp(prefix=f"blocknas-es-{args.dataset}-"))
     root.mkdir(parents=True, exist_ok=True)
-    overrides = {k: v for k, v in (("min_epochs", args.min_epochs), ("eta", args.eta)) if v}
+    overrides = {
+        k: v
+        for k, v in (
+            ("min_epochs", args.min_epochs), ("max_epochs", args.max_epochs), ("eta", args.eta),
+            ("tie_break", args.tie_break),
+        )
+        if v
+    }  # fmt: skip
     schedule = dict(raw.get("early_stopping") or {}, **overrides)
-    es_name = "es" + "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
+    tag = "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
     print(f"{args.dataset}: {args.trials} trials per search, seeds {args.seeds}, "
-          f"{threads} thread(s), early stopping {schedule}", flush=True)  # fmt: skip
+          f"{threads} thread(s), early stopping {schedule}, pairing {args.pairing}",
+          flush=True)  # fmt: skip
 
     rows: list[dict[str, Any]] = []
     for i, seed in enumerate(args.seeds):
-        order = (True, False) if i % 2 == 0 else (False, True)
+        replay = args.pairing == "replay"
+        # Replay: the run that samples goes first (ES on odd seeds); else alternate the order.
+        order = (seed % 2 == 1, seed % 2 == 0) if replay else ((True, False), (False, True))[i % 2]
         runs: dict[bool, dict[str, Any]] = {}
+        leader: Path | None = None
         for es in order:
             cfg = _config(raw, seed=seed, trials=args.trials, early_stopping=es, schedule=overrides)
-            out = root / f"seed{seed}-{es_name if es else 'full'}"
-            runs[es] = _run(cfg, out, reuse=args.reuse)
+            # Folder names say everything the run depends on, so that --reuse stays correct.
+            name = "es" + tag if es else f"full-epochs{(cfg.get('train') or {}).get('epochs')}"
+            if replay:
+                name += "-sampled" if leader is None else f"-replaying-{leader.name}"
+            out = root / f"seed{seed}-{name}"
+            runs[es] = _run(cfg, out, reuse=args.reuse, leader=leader)
+            leader = out if replay else None
             r = runs[es]
             print(f"seed {seed} {'ES  ' if es else 'full'}: {r['trials']} trials "
                   f"({r['complete']} complete, {r['pruned']} stopped, {r['failed']} failed), "
@@ -188,6 +277,7 @@ def main() -> None:
         equal_t = min(on["trace"][-1][0], off["trace"][-1][0])
         row = {
             "seed": seed,
+            "sampled_by": ("es" if order[0] else "full") if replay else "each",
             "epochs_es": on["epochs"],
             "epochs_full": off["epochs"],
             "compute_ratio_epochs": round(off["epochs"] / max(on["epochs"], 1), 2),
@@ -235,6 +325,7 @@ def main() -> None:
         "trials": args.trials,
         "seeds": args.seeds,
         "early_stopping": schedule,
+        "pairing": args.pairing,
         "threads": threads,
         "mean_compute_ratio_epochs": mean("compute_ratio_epochs"),
         "mean_compute_ratio_seconds": mean("compute_ratio_seconds"),

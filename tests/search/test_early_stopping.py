@@ -118,12 +118,55 @@ def test_rank_of_each_entry_is_its_position_not_the_entry_at_that_position() -> 
 def test_decision_uses_the_rank_of_the_new_trial() -> None:
     # η = 2: the top ⌊5/2⌋ = 2 go on. The new trial (entry 4) has rank 1 -> goes on. Taking its
     # index (4) or order[4] (2) as the rank would stop it.
-    eta2 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=8, eta=2), MAX_MIN)
+    crowding = {"tie_break": "crowding"}
+    eta2 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=8, eta=2, **crowding), MAX_MIN)
     assert not eta2.decide(RUNG, 4)
     assert eta2.decide(RUNG, 1)  # on the front, but after the cut inside the front (rank 2)
     # η = 3: only ⌊5/3⌋ = 1 goes on: entry 3 only.
-    eta3 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    eta3 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, **crowding), MAX_MIN)
     assert [eta3.decide(RUNG, i) for i in range(5)] == [True, True, True, False, True]
+
+
+# A rung where the cut goes through the front: (accuracy ↑, parameters ↓ on log10 between 100
+# and 100,000, as a search would scale them). Entry 0 is the smallest model at chance accuracy,
+# entry 2 the largest; entry 1 (newest) is a far better trade-off between them.
+TRADE_OFF = [[0.12, 150.0], [0.95, 3_000.0], [0.97, 50_000.0]]
+
+
+def _log_scale(values: np.ndarray) -> np.ndarray:
+    acc, params = values[:, 0], np.log10(values[:, 1])
+    return np.stack([1.0 - acc, (params - 2.0) / 3.0], axis=1)
+
+
+def test_hypervolume_tie_break_keeps_the_trade_off_crowding_drops() -> None:
+    # Contributions in the scaled space (reference point (1, 1)): entry 1 alone covers accuracy
+    # 0.12..0.95 over log-params 3,000..50,000: 0.83 x 0.407 = 0.338; entry 0 covers 0..0.12
+    # over 150..3,000: 0.12 x 0.434 = 0.052; entry 2 covers 0.95..0.97 over 50,000..100,000:
+    # 0.02 x 0.100 = 0.002.
+    ranks = rung_ranks(TRADE_OFF, MAX_MIN, "hypervolume", _log_scale)
+    assert ranks.tolist() == [1, 0, 2]
+    # Crowding distance ranks both ends (entries 0 and 2) first and the trade-off last.
+    assert rung_ranks(TRADE_OFF, MAX_MIN, "crowding").tolist() == [0, 2, 1]
+    # η = 3 keeps ⌊3/3⌋ = 1 entry: the trade-off (the newest trial) with the default, the
+    # chance-level model with crowding.
+    default = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3)
+    assert default.tie_break == "hypervolume"
+    by_volume = MOASHA(default, MAX_MIN, scale=_log_scale)
+    assert [by_volume.decide(TRADE_OFF, i) for i in range(3)] == [True, False, True]
+    by_crowding = MOASHA(
+        EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, tie_break="crowding"), MAX_MIN
+    )
+    assert [by_crowding.decide(TRADE_OFF, i) for i in range(3)] == [False, True, True]
+
+
+def test_hypervolume_tie_break_without_scale_uses_the_rung_range() -> None:
+    # Min-max over the rung, reference 10 % beyond the worst: on a linear parameter scale the
+    # largest model's accuracy step (0.95 -> 0.97) still counts less than the trade-off.
+    ranks = rung_ranks(TRADE_OFF, MAX_MIN)  # default tie-breaker, no scale
+    assert int(np.argmin(ranks)) == 1
+    # Only the order inside a front changes: a dominated entry stays behind the whole front.
+    rung = [*TRADE_OFF, [0.90, 4_000.0]]  # dominated by entry 1
+    assert rung_ranks(rung, MAX_MIN, "hypervolume", _log_scale)[3] == 3
 
 
 def test_epsnet_tie_break_orders_the_cut_front_by_spread() -> None:
@@ -363,7 +406,9 @@ def _train_and_report(study: optuna.Study, asha: MOASHA, trial: optuna.Trial) ->
     ids=["tpe", "tpe-multivariate", "nsga2"],
 )
 def test_samplers_cope_with_pruned_multi_objective_trials(make_sampler: Any) -> None:
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    # Crowding keeps both ends of each rung's front, so some trials finish after the first stop.
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, tie_break="crowding")
+    asha = MOASHA(config, MAX_MIN)
     study = optuna.create_study(
         directions=MAX_MIN, sampler=make_sampler(), storage=optuna.storages.InMemoryStorage()
     )

@@ -11,6 +11,7 @@ from blocknas.search.pareto import (
     crowding_distance,
     epsilon_net_order,
     hypervolume,
+    hypervolume_contributions,
     knee_point,
     non_dominated_sort,
     normalize_for_hypervolume,
@@ -189,6 +190,24 @@ def test_dominated_duplicate_and_outside_points_add_nothing() -> None:
     assert hypervolume(more, ["minimize"] * 2, [4.0, 4.0]) == pytest.approx(base)
     assert hypervolume([[5.0, 5.0]], ["minimize"] * 2, [4.0, 4.0]) == 0.0
     assert hypervolume(np.zeros((0, 2)), ["minimize"] * 2, [4.0, 4.0]) == 0.0
+
+
+def test_hypervolume_contributions_are_the_exclusive_areas() -> None:
+    # Boxes [1,4]×[3,4] and [2,4]×[1,4] overlap in [2,4]×[3,4]: only-first = [1,2]×[3,4] = 1,
+    # only-second = [2,4]×[1,3] = 4. A dominated point (3, 3) covers nothing on its own; a point
+    # beyond the reference neither.
+    points = [[1.0, 3.0], [2.0, 1.0], [3.0, 3.0], [5.0, 0.0]]
+    got = hypervolume_contributions(points, ["minimize"] * 2, [4.0, 4.0])
+    assert got == pytest.approx([1.0, 4.0, 0.0, 0.0])
+    # Directions are honoured: the same boxes with the first column maximised (negated).
+    flipped = [[-x, y] for x, y in points]
+    assert hypervolume_contributions(flipped, MAX_MIN, [-4.0, 4.0]) == pytest.approx(got)
+    # Each contribution is what removing the point costs.
+    total = hypervolume(points, ["minimize"] * 2, [4.0, 4.0])
+    for i, c in enumerate(got):
+        rest = [p for j, p in enumerate(points) if j != i]
+        assert total - hypervolume(rest, ["minimize"] * 2, [4.0, 4.0]) == pytest.approx(c)
+    assert hypervolume_contributions(np.zeros((0, 2)), ["minimize"] * 2, [4.0, 4.0]).size == 0
 
 
 def test_hypervolume_three_objectives_by_hand() -> None:

@@ -227,3 +227,18 @@ def test_early_stopping_default_and_training_length() -> None:
     assert cfg.train["epochs"] == 9 and cfg.early_stopping.rungs == (1, 3, 9)
     off = load_search_config(tiny(early_stopping=False))
     assert not off.early_stopping.enabled
+
+
+def test_nsga2_with_early_stopping_warns_about_slow_generations() -> None:
+    from blocknas.search.study import sampler_notes
+
+    schedule = {"min_epochs": 1, "eta": 3}  # with train.epochs 9: decisions at 1 and 3, 1 in 9
+    train = {"epochs": 9, "optimizer": "adamw", "lr": 0.01}
+    nsga = load_search_config(tiny(sampler={"name": "nsga2", "population_size": 8},
+                                   early_stopping=schedule, train=train))  # fmt: skip
+    (note,) = sampler_notes(nsga)
+    assert "1 trial in 9" in note and "~72 trials per generation" in note
+    # No note for TPE, for NSGA-II without early stopping, or for a search that does not train.
+    assert sampler_notes(load_search_config(tiny(early_stopping=schedule, train=train))) == []
+    off = tiny(sampler="nsga2", early_stopping=dict(schedule, enabled=False), train=train)
+    assert sampler_notes(load_search_config(off)) == []

@@ -12,7 +12,7 @@ from blocknas.train import EpochMetrics, TrainConfig, evaluate, fit
 
 from .conftest import make_net
 
-CFG = TrainConfig(epochs=3, batch_size=32, lr=0.2, seed=7)
+CFG = TrainConfig(epochs=3, batch_size=32, lr=0.2, seed=7, device="cpu")  # CUDA: test_fit_cuda.py
 
 
 def _figures(history: tuple[EpochMetrics, ...]) -> list[tuple[float, ...]]:

@@ -71,6 +71,7 @@ class TrialRunner:
         train_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         from blocknas.search.early_stopping import MOASHA
+        from blocknas.search.objectives import hypervolume_scale
 
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
@@ -79,7 +80,11 @@ class TrialRunner:
         self.last_result: TrainResult | None = None  # of the latest trained trial
         self.hook: Hook | None = load_hook(cfg.hook, cfg.base_dir) if cfg.hook else None
         stopping = cfg.early_stopping
-        self.asha = MOASHA(stopping, cfg.directions) if stopping.enabled and cfg.trains else None
+        self.asha = (
+            MOASHA(stopping, cfg.directions, scale=hypervolume_scale(cfg.objectives))
+            if stopping.enabled and cfg.trains
+            else None
+        )
         self.needs_latency = cfg.constraints.needs_latency or any(
             o.name == "latency_ms" for o in cfg.objectives
         )

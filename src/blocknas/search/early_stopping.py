@@ -5,7 +5,8 @@ Optuna's pruners only handle single-objective studies (``Trial.report`` raises
 MO-ASHA (Schmucker et al., 2021, "Multi-objective Asynchronous Successive Halving"): ASHA's rungs
 at epochs r, r·η, r·η², ... < R, where a trial reaching a rung goes on only if it ranks in the top
 1/η of all trials that reached that rung, the ranking being non-dominated sorting on the rung's
-objective values with ties inside a front broken by crowding distance or an ε-net.
+objective values with ties inside a front broken by hypervolume contribution (the default),
+crowding distance or an ε-net.
 
 Everything a decision needs lives in the study storage, as trial user attributes, so any number of
 workers on one or many machines share one view of every rung:
@@ -44,6 +45,7 @@ import numpy as np
 
 from blocknas.errors import ConfigError
 from blocknas.search._asha import (
+    Scale,
     TieBreak,
     bracket_weights,
     geometric_rungs,
@@ -92,7 +94,13 @@ class EarlyStoppingConfig:
         brackets: number of Hyperband brackets; bracket b starts ranking at rung r·η^b, so
             higher brackets are less aggressive. 1 = plain ASHA.
         tie_break: how trials of the front that the cut goes through are ordered:
-            "crowding" (NSGA-II crowding distance, larger first) or "epsnet" (ε-net order).
+            "hypervolume" (exclusive hypervolume contribution, larger first, measured with the
+            search's hypervolume bounds), "crowding" (NSGA-II crowding distance, larger first)
+            or "epsnet" (ε-net order). Crowding distance ranks both ends of a front first
+            whatever they hold, so a rung that keeps one or two trials keeps the smallest model
+            even at chance accuracy and stops a better trade-off beside it; the hypervolume
+            contribution weighs each trial by the part of the front only it covers
+            (benchmarks/early_stopping.py compares them).
         data_fraction: train on a stratified fraction of the training set before the last rung
             (see :meth:`MOASHA.data_fraction_for`).
         min_data_fraction: smallest fraction used when ``data_fraction`` is on; very small
@@ -104,7 +112,7 @@ class EarlyStoppingConfig:
     max_epochs: int
     eta: int = _DEFAULT_ETA
     brackets: int = 1
-    tie_break: TieBreak = "crowding"
+    tie_break: TieBreak = "hypervolume"
     data_fraction: bool = False
     min_data_fraction: float = 0.1
     enabled: bool = True
@@ -251,11 +259,18 @@ class MOASHA:
         config: the rung schedule and options.
         directions: "maximize"/"minimize" for each rung value, e.g. ``["maximize", "minimize"]``
             for (accuracy, parameters); ``optuna.study.StudyDirection`` members are accepted.
+        scale: for the "hypervolume" tie-breaker, maps rung values (n, m) to minimisation
+            space with the reference point at 1, e.g. the search's hypervolume normalisation
+            (:func:`blocknas.search.objectives.hypervolume_scale`); default: min-max over the
+            rung's entries.
     """
 
-    def __init__(self, config: EarlyStoppingConfig, directions: Sequence[Any]) -> None:
+    def __init__(
+        self, config: EarlyStoppingConfig, directions: Sequence[Any], *, scale: Scale | None = None
+    ) -> None:
         self.config = config
         self.directions = _direction_names(directions)
+        self.scale = scale
         per_bracket = [len(config.decision_rungs(b)) for b in range(config.brackets)]
         self._weights = bracket_weights(per_bracket, config.eta)
 
@@ -299,7 +314,8 @@ class MOASHA:
         keep = n_continuing(n, self.config.eta)
         if keep >= n:
             return False
-        position = int(rung_ranks(table, self.directions, self.config.tie_break)[index])
+        ranks = rung_ranks(table, self.directions, self.config.tie_break, self.scale)
+        position = int(ranks[index])
         return position >= keep
 
     def rung_table(

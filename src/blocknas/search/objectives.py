@@ -7,7 +7,7 @@ Objective names: ``accuracy`` and ``f1`` (validation split, maximised), ``params
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ __all__ = [
     "Measured",
     "Objective",
     "front_hypervolume",
+    "hypervolume_scale",
     "parse_objectives",
 ]
 
@@ -178,21 +179,39 @@ def front_hypervolume(
     Returns:
         (shape (n,) bool front mask, hypervolume).
     """
-    from blocknas.search.pareto import normalized_hypervolume, pareto_mask
+    from blocknas.search.pareto import hypervolume, pareto_mask
 
     arr = np.asarray(values, dtype=float).reshape(len(values), len(objectives))
     if len(arr) == 0:
         return np.zeros(0, dtype=bool), 0.0
+    mask = pareto_mask(arr, [o.direction for o in objectives])
+    m = len(objectives)
+    hv = hypervolume(hypervolume_scale(objectives)(arr[mask]), ["minimize"] * m, [1.0] * m)
+    return mask, float(hv)
+
+
+def hypervolume_scale(objectives: Sequence[Objective]) -> Callable[[np.ndarray], np.ndarray]:
+    """The map of objective values (n, m) to the normalised hypervolume space of a search.
+
+    Each objective between its bounds (sizes on log10), oriented so that 0 is the best bound
+    and 1 the reference point: what :func:`front_hypervolume` measures, and what early
+    stopping weighs a rung's trials by.
+    """
+    from blocknas.search.pareto import normalize_for_hypervolume
+
     directions = [o.direction for o in objectives]
-    mask = pareto_mask(arr, directions)
     logs = [j for j, o in enumerate(objectives) if o.log]
     lower = [o.lower for o in objectives]
-    # A size below the lower bound would make log10 invalid; clipping keeps it at the best bound.
-    clipped = arr.copy()
-    for j in logs:
-        clipped[:, j] = np.maximum(clipped[:, j], lower[j])
-    hv = normalized_hypervolume(
-        clipped[mask], directions, lower=lower, upper=[o.upper for o in objectives],
-        log_columns=logs,
-    )  # fmt: skip
-    return mask, float(hv)
+    upper = [o.upper for o in objectives]
+
+    def scale(values: np.ndarray) -> np.ndarray:
+        # A size below the lower bound would make log10 invalid; clipping keeps it at the best
+        # bound.
+        clipped = np.array(values, dtype=float).reshape(-1, len(objectives))
+        for j in logs:
+            clipped[:, j] = np.maximum(clipped[:, j], lower[j])
+        return normalize_for_hypervolume(
+            clipped, directions, lower=lower, upper=upper, log_columns=logs
+        )
+
+    return scale

@@ -29,6 +29,7 @@ from blocknas.search.study import (
     create_search_study,
     front_trials,
     make_sampler,
+    sampler_notes,
     sampler_seed,
     set_record,
     study_config,
@@ -234,6 +235,8 @@ def run_search(
     set_record(study, cfg, run_dir=run_dir, n_trials=n_trials, deadline=deadline)
     bar = SearchProgress(cfg, n_trials=n_trials, enabled=progress)
     bar.print(_header(cfg, study, run_dir, url, n_trials, timeout, n_jobs, resume))
+    for note in sampler_notes(cfg):
+        bar.print(f"warning: {note}")
     if warm_start is not None:
         from blocknas.search.study import warm_start as queue_front
 

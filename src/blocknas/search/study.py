@@ -27,6 +27,7 @@ __all__ = [
     "feasible",
     "load_run",
     "make_sampler",
+    "sampler_notes",
     "sampler_seed",
     "study_config",
     "warm_start",
@@ -77,6 +78,29 @@ def make_sampler(config: SamplerConfig, seed: int | None) -> optuna.samplers.Bas
                 n_startup_trials=config.n_startup_trials or 10, seed=seed
             )
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+def sampler_notes(cfg: SearchConfig) -> list[str]:
+    """Warnings about how the sampler and early stopping of ``cfg`` work together.
+
+    Optuna's NSGA-II builds a generation from ``population_size`` COMPLETE trials only; stopped
+    (pruned) trials never count. With early stopping about one trial in η^k runs to the end
+    (k decision rungs), so a generation takes about η^k times as many trials, and the search
+    stays random for that long.
+    """
+    es = cfg.early_stopping
+    if cfg.sampler.name != "nsga2" or not (es.enabled and cfg.trains):
+        return []
+    population = cfg.sampler.population_size or _NSGA2_POPULATION
+    one_in = es.eta ** len(es.decision_rungs(0))
+    if one_in <= 1:
+        return []
+    return [
+        f"NSGA-II forms a generation from {population} trials that train to the end, and with "
+        f"early stopping about 1 trial in {one_in} does: expect ~{population * one_in} trials "
+        "per generation (lower sampler.population_size, or use sampler: tpe, which models "
+        "every trial that trained to the end as it comes)"
+    ]
 
 
 def sampler_seed(cfg: SearchConfig, study: optuna.Study | None = None, worker: int = 0) -> int:

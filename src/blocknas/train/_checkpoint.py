@@ -58,6 +58,8 @@ def rng_state(device: torch.device) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
+    """Restore :func:`rng_state`. The states are byte tensors that torch only accepts on the
+    CPU; a checkpoint loaded with ``map_location`` a CUDA device holds them there."""
+    torch.set_rng_state(state["cpu"].cpu())
     if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
