@@ -56,7 +56,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs" / "search"
-DATASETS = {"digits": CONFIGS / "digits.yaml", "cifar10_small": CONFIGS / "cifar10_small.yaml"}
+DATASETS = {
+    "digits": CONFIGS / "digits.yaml",
+    "cifar10_tiny": CONFIGS / "cifar10_tiny.yaml",  # ≤ 60k parameters: CPU-sized
+    "cifar10_small": CONFIGS / "cifar10_small.yaml",
+}
 COMPUTE_TARGET = 3.0  # no-ES epochs / ES epochs
 HV_TOLERANCE_PCT = 2.0  # ES final hypervolume at most this much below no-ES
 
