@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from blocknas.search.pareto import _to_minimization as to_minimization
 from blocknas.search.pareto import (
     crowding_distance,
     epsilon_net_order,
@@ -41,9 +42,7 @@ def _rung_space(points: np.ndarray, directions: Sequence[Any], scale: Scale | No
     """
     if scale is not None:
         return np.asarray(scale(points), dtype=float)
-    signs = np.array([1.0 if str(getattr(d, "name", d)).lower() == "minimize" else -1.0
-                      for d in directions])  # fmt: skip
-    oriented = points * signs
+    oriented = to_minimization(points, directions)
     low, high = oriented.min(axis=0), oriented.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
     return (oriented - low) / span / 1.1
