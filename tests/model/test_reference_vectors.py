@@ -111,12 +111,14 @@ def test_reference_containers() -> None:
     cfg = {
         "input_channel": 8,
         "backbone": [[1, "Conv", [8, 3, 1]], [1, "InvertedResidualv2", [8, 1, 1]],
-                     [2, "Conv", [8, 3, 1]]],
+                     [2, "Conv", [8, 3, 1]], [1, "Bottleneck", [8]], [1, "Fire", [4, 4, 4]]],
     }  # fmt: skip
     net = build_from_spec(load_model_spec(cfg))
     assert not isinstance(net.layers[0], torch.nn.Sequential)
     assert isinstance(net.layers[1], torch.nn.Sequential) and len(net.layers[1]) == 1
     assert isinstance(net.layers[2], torch.nn.Sequential) and len(net.layers[2]) == 2
+    assert isinstance(net.layers[3], torch.nn.Sequential) and len(net.layers[3]) == 1
+    assert not isinstance(net.layers[4], torch.nn.Sequential)
 
 
 def test_num_classes_override_replaces_the_classifier_width() -> None:
@@ -124,3 +126,41 @@ def test_num_classes_override_replaces_the_classifier_width() -> None:
                                             [1, "FixedConv", [1000, 1, 1, None, 1, None]]]}  # fmt: skip
     net = build_from_spec(load_model_spec(cfg, num_classes=7)).eval()
     assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 7, 1, 1)
+
+
+def _param_keys(row: list, input_channel: int = 16) -> list[str]:
+    cfg = {"input_channel": input_channel, "backbone": [row]}
+    net = build_from_spec(load_model_spec(cfg))
+    return [k.removeprefix("layers.0.") for k, _ in net.named_parameters()]
+
+
+@pytest.mark.parametrize(
+    ("row", "keys"),
+    [
+        ([1, "Conv", [8, 3, 1]], ["conv.weight", "bn.weight", "bn.bias"]),
+        ([1, "Fire", [4, 8, 8]], ["squeeze.weight", "squeeze.bias", "expand1x1.weight",
+                                  "expand1x1.bias", "expand3x3.weight", "expand3x3.bias"]),
+        # MBConv: one `conv` sequence; ConvBNAct sub-sequences start with their zero pad (the
+        # 1×1 expand's pads 0); the SE module holds `se` = [pool, conv, act, conv, sigmoid].
+        ([1, "MBConv", [6, 24, 2, 3]], [
+            "0.conv.0.1.weight", "0.conv.0.2.weight", "0.conv.0.2.bias",
+            "0.conv.1.1.weight", "0.conv.1.2.weight", "0.conv.1.2.bias",
+            "0.conv.2.se.1.weight", "0.conv.2.se.1.bias", "0.conv.2.se.3.weight",
+            "0.conv.2.se.3.bias", "0.conv.3.weight", "0.conv.4.weight", "0.conv.4.bias"]),
+        ([1, "MBConv", [1, 16, 1, 3]], [
+            "0.conv.0.1.weight", "0.conv.0.2.weight", "0.conv.0.2.bias",
+            "0.conv.1.se.1.weight", "0.conv.1.se.1.bias", "0.conv.1.se.3.weight",
+            "0.conv.1.se.3.bias", "0.conv.2.weight", "0.conv.3.weight", "0.conv.3.bias"]),
+    ],
+)  # fmt: skip
+def test_checkpoint_sub_layer_names(row: list, keys: list[str]) -> None:
+    assert _param_keys(row) == keys
+
+
+def test_checkpoint_names_of_sequence_blocks() -> None:
+    bottleneck = _param_keys([1, "Bottleneck", [16]])
+    assert {k.split(".")[1] for k in bottleneck} == {"conv1", "conv2"}  # a sequence even at n = 1
+    ir3 = _param_keys([1, "InvertedResidualv3", [5, 3, 40, 1, 0, 2]])
+    assert all(k.startswith("0.conv.") for k in ir3)
+    assert {k.split(".")[3] for k in ir3 if k.count(".") == 4} == {"fc1", "fc2"}
+    assert all(k.startswith("0.conv.") for k in _param_keys([1, "InvertedResidualv2", [16, 6, 1]]))

@@ -36,6 +36,7 @@ class Bottleneck(Block):
     reference_args = ("out", "shortcut", "groups", "expansion", "act")
     reference_required = 1
     width_arg = "out"
+    reference_always_sequential = True  # a row is a sequence of blocks even when n = 1
     examples = ({"out": 16}, {"out": 32, "shortcut": False, "groups": 2, "expansion": 0.25})
 
     def __init__(self, in_channels: int, args: BottleneckArgs) -> None:

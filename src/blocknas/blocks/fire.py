@@ -35,15 +35,15 @@ class Fire(Block):
 
     def __init__(self, in_channels: int, args: FireArgs) -> None:
         super().__init__(in_channels, args)
-        self.squeeze = nn.Sequential(nn.Conv2d(in_channels, args.squeeze, 1), nn.ReLU())
-        self.expand1x1 = nn.Sequential(nn.Conv2d(args.squeeze, args.expand1x1, 1), nn.ReLU())
-        self.expand3x3 = nn.Sequential(
-            nn.Conv2d(args.squeeze, args.expand3x3, 3, padding=1), nn.ReLU()
-        )
+        # The convs themselves carry the format's sub-layer names (checkpoint keys
+        # ``squeeze.weight``, ...); the ReLUs have no parameters and stay functional.
+        self.squeeze = nn.Conv2d(in_channels, args.squeeze, 1)
+        self.expand1x1 = nn.Conv2d(args.squeeze, args.expand1x1, 1)
+        self.expand3x3 = nn.Conv2d(args.squeeze, args.expand3x3, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.squeeze(x)
-        return torch.cat([self.expand1x1(s), self.expand3x3(s)], 1)
+        s = torch.relu(self.squeeze(x))
+        return torch.cat([torch.relu(self.expand1x1(s)), torch.relu(self.expand3x3(s))], 1)
 
     @classmethod
     def out_channels(cls, in_channels: int, args: Any) -> int:

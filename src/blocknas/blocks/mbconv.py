@@ -28,6 +28,34 @@ def _same_pad(kernel: int, stride: int) -> nn.ZeroPad2d:
     return nn.ZeroPad2d((p // 2, p - p // 2, p // 2, p - p // 2))
 
 
+def _conv_bn_swish(
+    c_in: int, c_out: int, kernel: int, stride: int, *, groups: int
+) -> nn.Sequential:
+    return nn.Sequential(
+        _same_pad(kernel, stride),
+        nn.Conv2d(c_in, c_out, kernel, stride, 0, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        Swish(),
+    )
+
+
+class _SqueezeExcite(nn.Module):
+    """``se`` = [global average pool, 1×1 conv h→r, Swish, 1×1 conv r→h, sigmoid], as a gate."""
+
+    def __init__(self, channels: int, reduced: int) -> None:
+        super().__init__()
+        self.se = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, reduced, 1),
+            Swish(),
+            nn.Conv2d(reduced, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.se(x)
+
+
 @register_block("MBConv")
 class MBConv(Block):
     """[1×1 expand → BN → Swish] → k×k depthwise → BN → Swish → SE → 1×1 project → BN (+ residual).
@@ -49,31 +77,22 @@ class MBConv(Block):
         super().__init__(in_channels, args)
         h = in_channels * args.expand
         r = max(1, in_channels // 4)
+        # One ``conv`` sequence, as the format names the sub-layers for checkpoints: each
+        # ConvBNAct is a [pad, conv, BN, Swish] sub-sequence (the 1×1 expand gets a zero pad).
         layers: list[nn.Module] = []
         if args.expand != 1:
-            layers.append(
-                nn.Sequential(nn.Conv2d(in_channels, h, 1, bias=False), nn.BatchNorm2d(h), Swish())
-            )
-        layers.append(
-            nn.Sequential(
-                _same_pad(args.kernel, args.stride),
-                nn.Conv2d(h, h, args.kernel, args.stride, 0, groups=h, bias=False),
-                nn.BatchNorm2d(h),
-                Swish(),
-            )
-        )
+            layers.append(_conv_bn_swish(in_channels, h, 1, 1, groups=1))
+        layers += [
+            _conv_bn_swish(h, h, args.kernel, args.stride, groups=h),
+            _SqueezeExcite(h, r),
+            nn.Conv2d(h, args.out, 1, bias=False),
+            nn.BatchNorm2d(args.out),
+        ]
         self.conv = nn.Sequential(*layers)
-        self.se = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Conv2d(h, r, 1), Swish(), nn.Conv2d(r, h, 1), nn.Sigmoid()
-        )
-        self.project = nn.Sequential(
-            nn.Conv2d(h, args.out, 1, bias=False), nn.BatchNorm2d(args.out)
-        )
         self.residual = args.stride == 1 and in_channels == args.out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        y = self.project(y * self.se(y))
         return x + y if self.residual else y
 
     @classmethod
