@@ -1,0 +1,208 @@
+"""Early stopping, what if: other rung schedules replayed on finished searches without it.
+
+A search run without early stopping records every trial's validation accuracy after each epoch
+(``trials/NNNN/metrics.json``). Training is deterministic for a given trial seed, so a trial that
+early stopping would have let through to a rung reaches it with exactly these values, and the
+decisions MO-ASHA would have taken on the same candidates, in the same order, can be replayed
+without training anything: this script feeds the recorded rung values, trial by trial, to
+:meth:`blocknas.search.early_stopping.MOASHA.decide` (the rule the search itself applies) and
+reports for each schedule the training epochs and the final hypervolume of the trials that
+would have finished, against the run as it is. That is what ``benchmarks/early_stopping.py
+--pairing replay`` measures on even seeds (the search without early stopping samples, the other
+replays its candidates), minus the wall-time comparison; ``--compare`` checks it against such a
+replayed run.
+
+``--resample K --trials N`` pools the finished trials of all given runs and replays K searches
+of N trials drawn from the pool (with replacement, in random order): how the loss of
+hypervolume depends on the number of trials, which one run cannot show.
+
+    python benchmarks/early_stopping_whatif.py RUN_DIR [RUN_DIR ...] \
+        --schedule 1:9:3 --schedule 3:9:3 [--compare ES_RUN_DIR ...] [--resample 30 --trials 48]
+
+A schedule is ``min_epochs:max_epochs:eta``; max_epochs must be the runs' training length.
+Last line: one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One finished trial of a run without early stopping."""
+
+    number: int
+    values: tuple[float, ...]  # final objective values, in the search's order
+    rung_metric: tuple[float, ...]  # the accuracy objective's metric after each epoch
+
+
+def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
+    """Finished feasible trials of a run, in trial order, and the run's search config."""
+    from optuna.trial import TrialState
+
+    from blocknas.search import load_run
+    from blocknas.search._trial import trial_dir
+
+    study, cfg = load_run(run_dir)
+    names = [o.name for o in cfg.objectives]
+    key = {"accuracy": "val_accuracy", "f1": "val_f1"}
+    metric = next(key[n] for n in names if n in key)
+    curves = []
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        if t.state is not TrialState.COMPLETE or t.user_attrs.get("stopped_at_rung"):
+            continue
+        metrics = json.loads((trial_dir(run_dir, t.number) / "metrics.json").read_text())
+        epochs = metrics.get("epochs") or []
+        if not epochs or any(c > 0 for c in t.system_attrs.get("constraints", ())):
+            continue  # infeasible: not trained, not on the front
+        curves.append(Curve(t.number, tuple(t.values), tuple(e[metric] for e in epochs)))
+    return curves, cfg
+
+
+def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
+    """Epochs and final hypervolume of the same candidates with ``schedule``'s early stopping."""
+    from blocknas.search.early_stopping import MOASHA
+    from blocknas.search.objectives import front_hypervolume, hypervolume_scale
+
+    objectives = cfg.objectives
+    accuracy = next(j for j, o in enumerate(objectives) if o.name in ("accuracy", "f1"))
+    asha = MOASHA(schedule, cfg.directions, scale=hypervolume_scale(objectives))
+    rungs: dict[tuple[int, int], list[list[float]]] = {}
+    epochs, finished, stopped = 0, [], {}
+    for curve in curves:
+        if len(curve.rung_metric) != schedule.max_epochs:
+            raise SystemExit(
+                f"trial {curve.number} trained {len(curve.rung_metric)} epochs; the schedule "
+                f"needs runs of max_epochs = {schedule.max_epochs}"
+            )
+        bracket = asha.bracket_for(curve.number)
+        for epoch in schedule.decision_rungs(bracket):
+            row = list(curve.values)
+            row[accuracy] = curve.rung_metric[epoch - 1]
+            table = rungs.setdefault((bracket, epoch), [])
+            table.append(row)
+            if asha.decide(np.array(table), len(table) - 1):
+                epochs += epoch
+                stopped[epoch] = stopped.get(epoch, 0) + 1
+                break
+        else:
+            epochs += schedule.max_epochs
+            finished.append(curve.values)
+    full = front_hypervolume([c.values for c in curves], objectives)[1]
+    hv = front_hypervolume(finished, objectives)[1]
+    full_epochs = schedule.max_epochs * len(curves)
+    return {
+        "trials": len(curves),
+        "epochs_es": epochs,
+        "epochs_full": full_epochs,
+        "compute_ratio": round(full_epochs / max(epochs, 1), 3),
+        "hv_es": round(hv, 4),
+        "hv_full": round(full, 4),
+        "hv_diff_pct": round(100.0 * (hv - full) / full, 2) if full > 0 else 0.0,
+        "stopped": {str(k): v for k, v in sorted(stopped.items())},
+    }
+
+
+def _measured(es_run: Path) -> dict[str, Any]:
+    """Epochs and final hypervolume of a run made with early stopping."""
+    from blocknas.search import load_run
+    from blocknas.search.objectives import front_hypervolume
+
+    study, cfg = load_run(es_run)
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    epochs = sum(int(t.user_attrs.get("epochs", t.user_attrs.get("stopped_at_rung", 0)))
+                 for t in done)  # fmt: skip
+    feasible = [
+        t.values for t in done
+        if t.values is not None and not any(c > 0 for c in t.system_attrs.get("constraints", ()))
+    ]  # fmt: skip
+    es = cfg.early_stopping
+    return {
+        "schedule": f"{es.min_epochs}:{es.max_epochs}:{es.eta}",
+        "epochs_es": epochs,
+        "hv_es": round(front_hypervolume(feasible, cfg.objectives)[1], 4),
+    }
+
+
+def _schedule(text: str) -> Any:
+    from blocknas.search.early_stopping import EarlyStoppingConfig
+
+    try:
+        low, high, eta = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise SystemExit(f"--schedule {text!r}: expected min_epochs:max_epochs:eta") from None
+    return EarlyStoppingConfig(min_epochs=low, max_epochs=high, eta=eta)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders without early stopping")
+    parser.add_argument("--schedule", action="append", required=True, type=_schedule,
+                        help="min_epochs:max_epochs:eta (repeatable)")  # fmt: skip
+    parser.add_argument("--compare", type=Path, nargs="*", default=[],
+                        help="runs with early stopping of the same candidates as RUNS, in the "
+                        "same order; shown beside the schedule they used")  # fmt: skip
+    parser.add_argument("--resample", type=int, default=0, help="pooled searches to replay")
+    parser.add_argument("--trials", type=int, default=40, help="trials of a pooled search")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.compare and len(args.compare) != len(args.runs):
+        raise SystemExit("--compare needs one run with early stopping per run given")
+
+    loaded = [_curves(run) for run in args.runs]
+    result: dict[str, Any] = {"benchmark": "early_stopping_whatif", "schedules": []}
+    for schedule in args.schedule:
+        label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
+        entry: dict[str, Any] = {"schedule": label, "rungs": list(schedule.decision_rungs())}
+        per_run = []
+        for i, (curves, cfg) in enumerate(loaded):
+            row = {"run": str(args.runs[i]), **replay(curves, cfg, schedule)}
+            if args.compare:
+                measured = _measured(args.compare[i])
+                if measured["schedule"] == label:
+                    row["measured"] = measured
+            per_run.append(row)
+            print(f"{label} {args.runs[i].name}: {row['epochs_es']} / {row['epochs_full']} "
+                  f"epochs ({row['compute_ratio']:.2f}x), HV {row['hv_es']:.4f} / "
+                  f"{row['hv_full']:.4f} ({row['hv_diff_pct']:+.2f} %), stopped {row['stopped']}"
+                  + (f"; measured run: {row['measured']}" if "measured" in row else ""),
+                  flush=True)  # fmt: skip
+        entry["per_run"] = per_run
+        entry["mean_compute_ratio"] = round(
+            float(np.mean([r["compute_ratio"] for r in per_run])), 3
+        )
+        entry["mean_hv_diff_pct"] = round(float(np.mean([r["hv_diff_pct"] for r in per_run])), 2)
+        if args.resample:
+            rng = np.random.default_rng(args.seed)
+            pool = [c for curves, _ in loaded for c in curves]
+            cfg = loaded[0][1]
+            ratios, diffs = [], []
+            for _ in range(args.resample):
+                drawn = [pool[j] for j in rng.integers(len(pool), size=args.trials)]
+                drawn = [Curve(n, c.values, c.rung_metric) for n, c in enumerate(drawn)]
+                row = replay(drawn, cfg, schedule)
+                ratios.append(row["compute_ratio"])
+                diffs.append(row["hv_diff_pct"])
+            d = np.array(diffs)
+            entry["resampled"] = {
+                "searches": args.resample, "trials": args.trials, "pool": len(pool),
+                "mean_compute_ratio": round(float(np.mean(ratios)), 3),
+                "mean_hv_diff_pct": round(float(d.mean()), 2),
+                "median_hv_diff_pct": round(float(np.median(d)), 2),
+                "share_within_2pct": round(float((d >= -2.0).mean()), 3),
+            }  # fmt: skip
+            print(f"{label} resampled {args.resample} x {args.trials} trials from {len(pool)}: "
+                  f"{entry['resampled']}", flush=True)  # fmt: skip
+        result["schedules"].append(entry)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
