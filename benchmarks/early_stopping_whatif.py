@@ -49,6 +49,7 @@ def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
 
     from blocknas.search import load_run
     from blocknas.search._trial import trial_dir
+    from blocknas.search.study import feasible
 
     study, cfg = load_run(run_dir)
     names = [o.name for o in cfg.objectives]
@@ -56,12 +57,10 @@ def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
     metric = next(key[n] for n in names if n in key)
     curves = []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        if t.state is not TrialState.COMPLETE or t.user_attrs.get("stopped_at_rung"):
-            continue
+        if t.state is not TrialState.COMPLETE or not feasible(t):
+            continue  # stopped, failed, or infeasible (never trained, never on the front)
         metrics = json.loads((trial_dir(run_dir, t.number) / "metrics.json").read_text())
         epochs = metrics.get("epochs") or []
-        if not epochs or any(c > 0 for c in t.system_attrs.get("constraints", ())):
-            continue  # infeasible: not trained, not on the front
         curves.append(Curve(t.number, tuple(t.values), tuple(e[metric] for e in epochs)))
     return curves, cfg
 
@@ -111,23 +110,18 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
 
 
 def _measured(es_run: Path) -> dict[str, Any]:
-    """Epochs and final hypervolume of a run made with early stopping."""
-    from blocknas.search import load_run
-    from blocknas.search.objectives import front_hypervolume
+    """Schedule, epochs and final hypervolume of a run made with early stopping, measured as
+    benchmarks/early_stopping.py measures it."""
+    from early_stopping import _measure  # the sibling benchmark (this folder is on sys.path)
 
-    study, cfg = load_run(es_run)
-    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    epochs = sum(int(t.user_attrs.get("epochs", t.user_attrs.get("stopped_at_rung", 0)))
-                 for t in done)  # fmt: skip
-    feasible = [
-        t.values for t in done
-        if t.values is not None and not any(c > 0 for c in t.system_attrs.get("constraints", ()))
-    ]  # fmt: skip
-    es = cfg.early_stopping
+    from blocknas.search import load_run
+
+    es = load_run(es_run)[1].early_stopping
+    measured = _measure(es_run)
     return {
         "schedule": f"{es.min_epochs}:{es.max_epochs}:{es.eta}",
-        "epochs_es": epochs,
-        "hv_es": round(front_hypervolume(feasible, cfg.objectives)[1], 4),
+        "epochs_es": measured["epochs"],
+        "hv_es": round(measured["hypervolume"], 4),
     }
 
 
