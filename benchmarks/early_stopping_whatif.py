@@ -47,8 +47,8 @@ def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
     """Finished feasible trials of a run, in trial order, and the run's search config."""
     from optuna.trial import TrialState
 
+    from blocknas._io import trial_dir
     from blocknas.search import load_run
-    from blocknas.search._trial import trial_dir
     from blocknas.search.study import feasible
 
     study, cfg = load_run(run_dir)

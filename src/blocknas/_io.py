@@ -89,3 +89,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def trial_dir(run_dir: str | Path, number: int) -> Path:
+    """A search run's folder for one trial: ``RUN_DIR/trials/NNNN``."""
+    return Path(run_dir) / "trials" / f"{number:04d}"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blocknas._io import read_yaml_mapping, write_json
+from blocknas._io import read_yaml_mapping, trial_dir, write_json
 from blocknas.errors import BlocknasError, ConfigError
-from blocknas.report.run import RunData, trial_dir
+from blocknas.report.run import RunData
 
 __all__ = [
     "Baseline",

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from blocknas._io import write_json
+from blocknas._io import trial_dir, write_json
 from blocknas.errors import BlocknasError
 from blocknas.model import BlockNet
 
@@ -95,7 +95,7 @@ def resolve_source(path: str | Path) -> ModelSource:
     or ``RUN_DIR/N`` (trial number N of a run folder)."""
     p = Path(path)
     if not p.exists() and p.name.isdigit() and (p.parent / "trials").is_dir():
-        p = p.parent / "trials" / f"{int(p.name):04d}"
+        p = trial_dir(p.parent, int(p.name))
     if p.is_file() and p.suffix in (".yaml", ".yml"):
         folder, model = p.parent, p
     elif p.is_dir() and (p / "model.yaml").is_file():

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blocknas._io import read_yaml_mapping, write_json
+from blocknas._io import read_yaml_mapping, trial_dir, write_json
 from blocknas.errors import BlocknasError
 from blocknas.report.baselines import TrainFn, read_run_metrics
-from blocknas.report.run import RunData, TrialRecord, load_run_data, trial_dir
+from blocknas.report.run import RunData, TrialRecord, load_run_data
 
 __all__ = [
     "RankCorrelation",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from blocknas._io import trial_dir
 from blocknas.errors import StorageError
 
 if TYPE_CHECKING:
@@ -187,11 +188,6 @@ class RunData:
         cfg = candidates[0].model_config or {}
         keys = ("input_channel", "input_size", "num_classes")
         return {k: int(cfg[k]) for k in keys if isinstance(cfg.get(k), int)}
-
-
-def trial_dir(run_dir: Path, number: int) -> Path:
-    """``RUN_DIR/trials/NNNN``."""
-    return Path(run_dir) / "trials" / f"{number:04d}"
 
 
 def architecture_summary(config: Mapping[str, Any]) -> str:

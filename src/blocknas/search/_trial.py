@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from blocknas._io import write_text
+from blocknas._io import trial_dir, write_text
 from blocknas.errors import BlocknasError, ConfigError, StorageError, TrainingError
 from blocknas.search.objectives import Measured
 from blocknas.search.space import Hook, load_hook, sample_candidate
@@ -42,11 +42,6 @@ _UNTRAINED_QUALITY = 0.0
 
 class TrialFailed(Exception):
     """A trial that cannot give objective values; ``fail_reason`` is already recorded."""
-
-
-def trial_dir(run_dir: str | Path, number: int) -> Path:
-    """``RUN_DIR/trials/NNNN``."""
-    return Path(run_dir) / "trials" / f"{number:04d}"
 
 
 class TrialRunner:

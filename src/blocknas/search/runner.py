@@ -468,7 +468,7 @@ def _finish(
 
 
 def _entry(t: FrozenTrial, cfg: SearchConfig, run_dir: Path) -> ParetoEntry:
-    from blocknas.search._trial import trial_dir
+    from blocknas._io import trial_dir
 
     attrs = t.user_attrs
     path = trial_dir(run_dir, t.number) / "model.yaml"
