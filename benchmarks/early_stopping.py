@@ -17,7 +17,8 @@ twice with the same trial budget: once with the early-stopping schedule, once wi
 With ``independent`` the order of the two runs alternates between seeds so that machine load
 and warm-up favour neither. For each run:
 
-- total training compute: the sum of the epochs and of the training seconds of every trial;
+- total training compute: the sum of the epochs and of the training seconds of every trial
+  (with ``--data-fraction`` each epoch counts as the share of the training set it used);
 - the final normalised hypervolume of the feasible Pareto front, on the config's fixed objective
   bounds (accuracy 0-1 on the validation split the objective uses; parameters on log10 between
   the objective's range);
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import platform
@@ -101,8 +103,11 @@ def _apply(raw: dict[str, Any], settings: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def _epochs(t: Any) -> int:
+def _epochs(t: Any) -> float:
+    """Training compute of a trial in passes over the training set."""
     attrs = t.user_attrs
+    if "data_epochs" in attrs:  # epochs weighted by their data fraction
+        return float(attrs["data_epochs"])
     if "epochs" in attrs:
         return int(attrs["epochs"])
     return int(attrs.get("stopped_at_rung", 0))  # a pruned trial without the record
@@ -129,7 +134,7 @@ def _measure(run_dir: Path) -> dict[str, Any]:
         "complete": sum(t.state is TrialState.COMPLETE for t in trials),
         "pruned": sum(t.state is TrialState.PRUNED for t in trials),
         "failed": sum(t.state is TrialState.FAIL for t in trials),
-        "epochs": sum(_epochs(t) for t in trials),
+        "epochs": round(sum(_epochs(t) for t in trials), 2),
         "train_seconds": round(
             sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials), 2
         ),
@@ -222,6 +227,10 @@ def main() -> None:
         help="override the tie-breaker inside a rung's front",
     )  # fmt: skip
     parser.add_argument(
+        "--data-fraction", action="store_true",
+        help="train the epochs before each decision rung on a stratified share of the data",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a config key, e.g. --set data.path=/data/cifar10 --set data.subset=null",
     )  # fmt: skip
@@ -246,12 +255,15 @@ def main() -> None:
         k: v
         for k, v in (
             ("min_epochs", args.min_epochs), ("max_epochs", args.max_epochs), ("eta", args.eta),
-            ("tie_break", args.tie_break),
+            ("tie_break", args.tie_break), ("data_fraction", args.data_fraction),
         )
         if v
     }  # fmt: skip
     schedule = dict(raw.get("early_stopping") or {}, **overrides)
     tag = "".join(f"-{k}{v}" for k, v in sorted(overrides.items()))
+    # --set changes both runs: their folders carry a digest of the settings.
+    sets = "-set" + hashlib.sha1("\n".join(sorted(args.set)).encode()).hexdigest()[:8]
+    sets = sets if args.set else ""
     print(f"{args.dataset}: {args.trials} trials per search, seeds {args.seeds}, "
           f"{threads} thread(s), early stopping {schedule}, pairing {args.pairing}",
           flush=True)  # fmt: skip
@@ -269,13 +281,13 @@ def main() -> None:
             name = "es" + tag if es else f"full-epochs{(cfg.get('train') or {}).get('epochs')}"
             if replay:
                 name += "-sampled" if leader is None else f"-replaying-{leader.name}"
-            out = root / f"seed{seed}-{name}"
+            out = root / f"seed{seed}-{name}{sets}"
             runs[es] = _run(cfg, out, reuse=args.reuse, leader=leader)
             leader = out if replay else None
             r = runs[es]
             print(f"seed {seed} {'ES  ' if es else 'full'}: {r['trials']} trials "
                   f"({r['complete']} complete, {r['pruned']} stopped, {r['failed']} failed), "
-                  f"{r['epochs']} epochs, {r['train_seconds']:.0f} s training, "
+                  f"{r['epochs']:g} epochs, {r['train_seconds']:.0f} s training, "
                   f"{r['wall_s']:.0f} s wall, HV {r['hypervolume']:.4f}", flush=True)  # fmt: skip
         on, off = runs[True], runs[False]
         equal_t = min(on["trace"][-1][0], off["trace"][-1][0])
@@ -284,7 +296,7 @@ def main() -> None:
             "sampled_by": ("es" if order[0] else "full") if replay else "each",
             "epochs_es": on["epochs"],
             "epochs_full": off["epochs"],
-            "compute_ratio_epochs": round(off["epochs"] / max(on["epochs"], 1), 2),
+            "compute_ratio_epochs": round(off["epochs"] / max(on["epochs"], 1e-9), 2),
             "compute_ratio_seconds": round(
                 off["train_seconds"] / max(on["train_seconds"], 1e-9), 2
             ),
@@ -314,7 +326,7 @@ def main() -> None:
           "HV ES / full | HV diff | T equal (s) | HV at T: ES / full |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['seed']} | {r['epochs_es']} / {r['epochs_full']} | "
+        print(f"| {r['seed']} | {r['epochs_es']:g} / {r['epochs_full']:g} | "
               f"{r['compute_ratio_epochs']:.2f}× | {r['compute_ratio_seconds']:.2f}× | "
               f"{r['hv_es']:.4f} / {r['hv_full']:.4f} | {r['hv_diff_pct']:+.2f} % | "
               f"{r['equal_time_s']:.0f} | "

@@ -15,6 +15,9 @@ def test_expected_epochs_follow_the_rungs() -> None:
     # Everyone trains 1 epoch, a third 2 more (to 3), a ninth 6 more (to 9).
     assert expected_epochs(EarlyStoppingConfig(1, 9, eta=3)) == pytest.approx(1 + 2 / 3 + 6 / 9)
     assert expected_epochs(EarlyStoppingConfig(2, 18, eta=3)) == pytest.approx(2 + 4 / 3 + 12 / 9)
+    # With data fractions epoch 1 trains on a ninth (two rungs ahead), epochs 2-3 on a third.
+    fractions = EarlyStoppingConfig(1, 9, eta=3, data_fraction=True)
+    assert expected_epochs(fractions) == pytest.approx(1 / 9 + 2 / 3 / 3 + 6 / 9)
 
 
 def test_plan_counts_trials_and_warns_when_too_few() -> None:

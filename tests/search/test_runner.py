@@ -161,6 +161,29 @@ def test_early_stopping_prunes_at_a_rung(tmp_path: Path) -> None:
     assert metrics["state"] == "PRUNED" and len(metrics["epochs"]) == 1
 
 
+def test_data_fraction_trains_the_low_rungs_on_a_share_of_the_data(tmp_path: Path) -> None:
+    body = "    if trial.number % 2:\n        candidate.train['lr'] = 1e-9\n"  # learns nothing
+    schedule = {"min_epochs": 1, "max_epochs": 3, "eta": 2, "data_fraction": True}
+    raw = tiny(
+        n_trials=2, objectives=["accuracy"], train={"optimizer": "adamw", "lr": 0.02},
+        early_stopping=schedule, hook=_hook(tmp_path, body),
+    )  # fmt: skip
+    _search(tmp_path, raw)
+    first, second = _trials(tmp_path / "run")
+    # Rungs at 1 and 2 of 3 epochs, η = 2: epoch 1 on a quarter of the data, epoch 2 on a
+    # half, epoch 3 on all of it; the stopped trial trained the fractions up to its rung.
+    fractions = [0.25, 0.5, 1.0]
+    assert first.state is TrialState.COMPLETE and second.state is TrialState.PRUNED
+    assert first.user_attrs["data_epochs"] == pytest.approx(sum(fractions))
+    rung = second.user_attrs["stopped_at_rung"]
+    assert second.user_attrs["data_epochs"] == pytest.approx(sum(fractions[:rung]))
+    metrics = json.loads((tmp_path / "run" / "trials" / "0000" / "metrics.json").read_text())
+    assert [e["data_fraction"] for e in metrics["epochs"]] == fractions
+    # The first epoch trained on about a quarter of the images the last one did.
+    images = [e["images_per_s"] * e["train_seconds"] for e in metrics["epochs"]]
+    assert 0.15 * images[2] < images[0] <= 0.25 * images[2]  # whole batches of a quarter
+
+
 def test_resume_continues_numbering(tmp_path: Path) -> None:
     _search(tmp_path, tiny(n_trials=2))
     with pytest.raises(StorageError, match="already holds a search"):

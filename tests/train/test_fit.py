@@ -229,3 +229,51 @@ def test_compiled_training_saves_plain_weights(digits: DataSplits, tmp_path: Pat
 def test_cuda_asked_for_without_cuda(digits: DataSplits) -> None:
     with pytest.raises(ConfigError, match="CUDA is not available"):
         fit(make_net(), digits, CFG.model_copy(update={"device": "cuda"}), progress=False)
+
+
+def test_data_fraction_trains_each_epoch_on_a_fresh_stratified_sample(
+    digits: DataSplits,
+) -> None:
+    made: list[ImageSet] = []
+
+    def recording(data: ImageSet, batch_size: int, **kw: object) -> BatchLoader:
+        made.append(data)
+        return BatchLoader(data, batch_size, **kw)  # type: ignore[arg-type]
+
+    schedule = {1: 1 / 9, 2: 1 / 3, 3: 1.0}
+    result = fit(
+        make_net(), digits, CFG, progress=False, loader=recording, data_fraction=schedule.get
+    )
+    assert [m.data_fraction for m in result.history] == [1 / 9, 1 / 3, 1.0]
+    assert result.data_epochs == pytest.approx(1 / 9 + 1 / 3 + 1)
+    assert result.to_dict()["data_epochs"] == pytest.approx(result.data_epochs)
+    # Loaders made: train (whole split), val, test, then one sample per fractional epoch.
+    samples = made[3:]
+    n = len(digits.train)
+    assert [len(s) for s in samples] == [round(n / 9), round(n / 3)]
+    counts = torch.bincount(digits.train.labels, minlength=10).double()
+    for sample, fraction in zip(samples, (1 / 9, 1 / 3), strict=True):
+        got = torch.bincount(sample.labels, minlength=10).double()
+        assert (got - counts * fraction).abs().max() <= 1.0  # every class in proportion
+    # Each epoch draws its own sample, and the same one again for the same seed.
+    first = {bytes(img.numpy()) for img in samples[0].images}
+    second = {bytes(img.numpy()) for img in samples[1].images}
+    assert not first <= second
+    made.clear()
+    again = fit(
+        make_net(), digits, CFG, progress=False, loader=recording, data_fraction=schedule.get
+    )
+    assert torch.equal(made[3].labels, samples[0].labels)
+    assert torch.equal(made[3].images, samples[0].images)
+    assert _figures(again.history) == _figures(result.history)
+    # The learning-rate schedule spans the shorter epochs: it ends where a full run's ends.
+    full = fit(make_net(), digits, CFG, progress=False)
+    for run in (result, full):
+        assert run.history[-1].lr < 0.01 * CFG.peak_lr
+    assert result.history[0].lr > full.history[0].lr  # a third of the steps into warm-up already
+
+
+def test_data_fraction_outside_zero_one_is_refused(digits: DataSplits) -> None:
+    for bad in (0.0, 1.5):
+        with pytest.raises(ConfigError, match=r"data fraction of epoch 2 must be in \(0, 1\]"):
+            fit(make_net(), digits, CFG, progress=False, data_fraction={1: 0.5, 2: bad, 3: 1}.get)

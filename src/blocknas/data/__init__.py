@@ -8,7 +8,7 @@
 
 from blocknas.data._config import AugmentConfig, DataConfig, load_data_config
 from blocknas.data._decode import DataWarning
-from blocknas.data._load import load_data
+from blocknas.data._load import load_data, stratified_split
 from blocknas.data._loader import BatchLoader, make_loaders, test_policy, train_policy
 from blocknas.data._ops import OPS
 from blocknas.data._policies import POLICIES, AugmentPolicy, build_policy, register_policy
@@ -29,6 +29,7 @@ __all__ = [
     "load_data_config",
     "make_loaders",
     "register_policy",
+    "stratified_split",
     "test_policy",
     "train_policy",
 ]

@@ -11,6 +11,7 @@ across the trials of a search):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ def _take(data: ImageSet, index: np.ndarray) -> ImageSet:
     return ImageSet(data.images.index_select(0, idx), data.labels[idx], data.classes)
 
 
-def stratified_indices(labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_indices(
+    labels: np.ndarray, count: int, seed: int | Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """(kept, rest) indices: ``count`` of them kept, each class in proportion, chosen at random.
 
     Per class: the floor of its share, the remaining places going to the largest remainders
@@ -54,9 +57,13 @@ def stratified_indices(labels: np.ndarray, count: int, seed: int) -> tuple[np.nd
 
 
 def stratified_split(
-    data: ImageSet, keep: int | float, seed: int, what: str
+    data: ImageSet, keep: int | float, seed: int | Sequence[int], what: str
 ) -> tuple[ImageSet, ImageSet]:
-    """(kept, rest): ``keep`` images (a count or a fraction), class proportions preserved."""
+    """(kept, rest): ``keep`` images (a count or a fraction), class proportions preserved.
+
+    ``seed``: an integer or a sequence of them (e.g. ``(seed, epoch)``), mixed by NumPy's
+    ``SeedSequence``.
+    """
     n = len(data)
     count = keep if isinstance(keep, int) else round(keep * n)
     if count > n:

@@ -18,6 +18,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,11 +250,16 @@ class TrialRunner:
                 return True
             return False
 
+        fraction = None
+        if self.asha is not None and self.asha.config.data_fraction:
+            fraction = partial(
+                self.asha.data_fraction_for, bracket=self.asha.bracket_for(trial.number)
+            )
         train_policy, test_policy = policies(data_cfg)
         try:
             result = fit(
                 model, splits, train_cfg, train_policy=train_policy, test_policy=test_policy,
-                callback=on_epoch, progress=False,
+                callback=on_epoch, progress=False, data_fraction=fraction,
             )  # fmt: skip
         except TrainingError as exc:
             raise _Invalid(str(exc)) from None
@@ -281,6 +287,7 @@ class TrialRunner:
             "val_accuracy": result.val.accuracy,
             "val_f1": result.val.macro_f1,
             "epochs": result.epochs_completed,
+            "data_epochs": result.data_epochs,
             "best_epoch": result.best_epoch,
             "train_seconds": result.seconds,
             "seconds": time.perf_counter() - start,

@@ -30,16 +30,17 @@ __all__ = ["BudgetPlan", "Pilot", "expected_epochs", "plan_budget", "run_pilot"]
 
 
 def expected_epochs(stopping: EarlyStoppingConfig) -> float:
-    """Mean epochs per trial under successive halving: the share 1/η^i of trials that passed
-    i decision rungs trains the epochs up to the next rung. ``max_epochs`` when disabled."""
+    """Mean training compute per trial, in epochs on the whole training set, under successive
+    halving: the share 1/η^i of trials that passed i decision rungs trains the epochs up to the
+    next rung, each epoch weighted by its data fraction (1 unless ``data_fraction`` is on).
+    ``max_epochs`` when disabled."""
     if not stopping.enabled:
         return float(stopping.max_epochs)
     rungs = stopping.decision_rungs(0)
-    total, previous = 0.0, 0
-    for i, rung in enumerate((*rungs, stopping.max_epochs)):
-        total += (rung - previous) * stopping.eta ** (-i)
-        previous = rung
-    return total
+    return sum(
+        stopping.data_fraction_at(epoch) * stopping.eta ** -sum(r < epoch for r in rungs)
+        for epoch in range(1, stopping.max_epochs + 1)
+    )
 
 
 @dataclass(frozen=True)

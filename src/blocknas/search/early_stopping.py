@@ -163,6 +163,22 @@ class EarlyStoppingConfig:
             raise ValueError(f"bracket must be in [0, {self.brackets}), got {bracket}")
         return tuple(rung for rung in self.rungs[bracket:] if rung < self.max_epochs)
 
+    def data_fraction_at(self, epoch: int, bracket: int = 0) -> float:
+        """Fraction of the training set that epoch ``epoch`` (1-based) trains on.
+
+        With ``data_fraction`` on, an epoch followed by j decision rungs of the bracket (rungs
+        >= epoch) uses η^-j of the data, at least ``min_data_fraction``: the lowest rungs, which
+        only have to rank trials, are the cheapest, and every epoch after the last decision
+        rung uses the full set. All trials of a bracket see the same schedule, so rung values
+        stay comparable. 1.0 when the option is off.
+        """
+        if epoch < 1:
+            raise ValueError(f"epoch must be >= 1, got {epoch}")
+        if not (self.enabled and self.data_fraction):
+            return 1.0
+        ahead = sum(1 for rung in self.decision_rungs(bracket) if rung >= epoch)
+        return max(self.min_data_fraction, float(self.eta) ** -ahead)
+
     @classmethod
     def default(cls, max_epochs: int) -> EarlyStoppingConfig:
         """The default for a search that trains ``max_epochs`` epochs per trial.
@@ -285,20 +301,9 @@ class MOASHA:
         return weighted_bracket(trial_number, self._weights)
 
     def data_fraction_for(self, epoch: int, bracket: int = 0) -> float:
-        """Fraction of the training set to train epoch ``epoch`` (1-based) on.
-
-        With ``data_fraction`` on, an epoch followed by j decision rungs of the bracket (rungs
-        >= epoch) uses η^-j of the data, at least ``min_data_fraction``: the lowest rungs, which
-        only have to rank trials, are the cheapest, and every epoch after the last decision
-        rung uses the full set. All trials of a bracket see the same schedule, so rung values
-        stay comparable. 1.0 when the option is off.
-        """
-        if epoch < 1:
-            raise ValueError(f"epoch must be >= 1, got {epoch}")
-        if not (self.config.enabled and self.config.data_fraction):
-            return 1.0
-        ahead = sum(1 for rung in self.config.decision_rungs(bracket) if rung >= epoch)
-        return max(self.config.min_data_fraction, float(self.config.eta) ** -ahead)
+        """Fraction of the training set to train epoch ``epoch`` (1-based) on
+        (:meth:`EarlyStoppingConfig.data_fraction_at`)."""
+        return self.config.data_fraction_at(epoch, bracket)
 
     def decide(self, values: Any, index: int) -> bool:
         """Whether entry ``index`` of a rung is stopped (True) or goes on (False).

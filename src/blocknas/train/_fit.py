@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blocknas.data import BatchLoader, DataSplits, ImageSet
+from blocknas.data import BatchLoader, DataSplits, ImageSet, stratified_split
 from blocknas.errors import ConfigError, DataError, TrainingError
 from blocknas.train._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from blocknas.train._config import TrainConfig
@@ -24,9 +24,11 @@ from blocknas.train._optim import build_optimizer, build_scheduler
 from blocknas.train._progress import EpochProgress, make_progress
 from blocknas.train._result import EpochMetrics, TrainResult
 
-__all__ = ["Batches", "EpochCallback", "LoaderFactory", "evaluate", "fit"]
+__all__ = ["Batches", "DataFraction", "EpochCallback", "LoaderFactory", "evaluate", "fit"]
 
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
+# Share of the training split that epoch e (1-based) trains on, in (0, 1].
+DataFraction = Callable[[int], float]
 
 # Batches between host synchronisations: the divergence check and the progress update read the
 # running sums then. Reading every step would stall a GPU's queue; 10 bounds the wasted work after
@@ -79,9 +81,15 @@ def fit(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     loader: LoaderFactory | None = None,
+    data_fraction: DataFraction | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``splits.train``, pick the best epoch on ``splits.val``, and measure
     those weights on ``splits.test`` (when present).
+
+    ``data_fraction(epoch)`` < 1 trains that epoch on a stratified sample of that share of the
+    training split, drawn afresh for each epoch from ``cfg.seed`` and the epoch number: the
+    low-fidelity epochs of early stopping's data-fraction option. The learning-rate schedule
+    then spans the steps the epochs actually take.
 
     After every epoch ``callback(metrics)`` is called; returning True stops training there
     (``TrainResult.stopped_early``). With ``checkpoint_dir``, ``last.pt`` (everything needed to
@@ -101,7 +109,9 @@ def fit(
     cuda = [place.device.index or 0] if place.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda, device_type="cuda"):
         torch.manual_seed(cfg.seed)
-        trainer = _Trainer(model, splits, cfg, place, train_policy, test_policy, loader)
+        trainer = _Trainer(
+            model, splits, cfg, place, train_policy, test_policy, loader, data_fraction
+        )
         if resume:
             if checkpoint_dir is None:
                 raise ConfigError("resume needs a checkpoint folder")
@@ -141,6 +151,17 @@ def evaluate(
     )
     confusion, loss_sum = _evaluate_batches(model, batches, len(data.classes), place)
     return summarize(confusion, loss_sum, data.classes)
+
+
+def _fractions(data_fraction: DataFraction | None, epochs: int) -> list[float]:
+    """The data fraction of every epoch, checked."""
+    if data_fraction is None:
+        return [1.0] * epochs
+    fractions = [float(data_fraction(epoch)) for epoch in range(1, epochs + 1)]
+    for epoch, fraction in enumerate(fractions, 1):
+        if not 0.0 < fraction <= 1.0:
+            raise ConfigError(f"data fraction of epoch {epoch} must be in (0, 1], got {fraction}")
+    return fractions
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -192,6 +213,7 @@ class _Trainer:
         train_policy: Any,
         test_policy: Any,
         loader: LoaderFactory | None,
+        data_fraction: DataFraction | None = None,
     ) -> None:
         for name, part in (("training", splits.train), ("validation", splits.val)):
             if len(part) == 0:
@@ -206,14 +228,14 @@ class _Trainer:
             seed=cfg.seed,
             channels_last=place.channels_last,
         )
-        self.train_batches = make(
-            splits.train,
-            cfg.batch_size,
-            policy=train_policy,
-            shuffle=True,
-            # A split smaller than one batch still gives one (smaller) batch.
-            drop_last=len(splits.train) >= cfg.batch_size,
+        self.make_train = partial(
+            make, batch_size=cfg.batch_size, policy=train_policy, shuffle=True
         )
+        # A split smaller than one batch still gives one (smaller) batch.
+        self.train_batches = self.make_train(
+            splits.train, drop_last=len(splits.train) >= cfg.batch_size
+        )
+        self.fractions = _fractions(data_fraction, cfg.epochs)
         eval_make = partial(
             make, batch_size=2 * cfg.batch_size, policy=test_policy, shuffle=False, drop_last=False
         )
@@ -221,7 +243,8 @@ class _Trainer:
         self.test_batches = eval_make(splits.test) if splits.test is not None else None
         self.steps = len(self.train_batches)
         self.optimizer = build_optimizer(self.model, cfg)
-        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps)
+        total = sum(self._steps_at(f) for f in self.fractions)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps, total_steps=total)
         self.scaler = torch.amp.GradScaler(place.device.type, enabled=place.amp)
         self.ema = _make_ema(self.model, cfg.ema)
         # Only the training forward is compiled: evaluation switches modes, which would
@@ -236,6 +259,30 @@ class _Trainer:
         self.best_epoch = 0
         self.best_val: EvalResult | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _sample_size(self, fraction: float) -> int:
+        return max(1, round(fraction * len(self.splits.train)))
+
+    def _steps_at(self, fraction: float) -> int:
+        """Batches of an epoch on ``fraction`` of the training split (as the loader counts)."""
+        if fraction >= 1.0:
+            return self.steps
+        n = self._sample_size(fraction)
+        return max(1, n // self.cfg.batch_size)
+
+    def _epoch_batches(self, epoch: int) -> Batches:
+        """The loader of ``epoch``: the whole training split, or that epoch's sample of it."""
+        fraction = self.fractions[epoch - 1]
+        if fraction >= 1.0:
+            return self.train_batches
+        n = self._sample_size(fraction)
+        sample, _ = stratified_split(
+            self.splits.train, n, (self.cfg.seed, epoch), f"data fraction of epoch {epoch}"
+        )
+        batches = self.make_train(sample, drop_last=n >= self.cfg.batch_size)
+        # The schedule was sized with _steps_at: a loader must count batches as BatchLoader does.
+        assert len(batches) == self._steps_at(fraction), (len(batches), self._steps_at(fraction))
+        return batches
 
     @property
     def eval_model(self) -> nn.Module:
@@ -273,8 +320,9 @@ class _Trainer:
 
     def _epoch(self, epoch: int, bar: EpochProgress) -> EpochMetrics:
         start = time.perf_counter()
-        bar.start_epoch(epoch, self.cfg.epochs, self.steps)
-        train_loss, train_acc, images, lr = self._train_epoch(epoch, bar)
+        batches = self._epoch_batches(epoch)
+        bar.start_epoch(epoch, self.cfg.epochs, len(batches))
+        train_loss, train_acc, images, lr = self._train_epoch(epoch, batches, bar)
         train_seconds = time.perf_counter() - start
         confusion, loss_sum = _evaluate_batches(
             self.eval_model, self.val_batches, self.splits.num_classes, self.place
@@ -302,6 +350,7 @@ class _Trainer:
             train_seconds=train_seconds,
             seconds=time.perf_counter() - start,
             is_best=is_best,
+            data_fraction=self.fractions[epoch - 1],
         )
         self.history.append(metrics)
         bar.end_epoch(
@@ -311,20 +360,23 @@ class _Trainer:
         )
         return metrics
 
-    def _train_epoch(self, epoch: int, bar: EpochProgress) -> tuple[float, float, int, float]:
-        """One pass over the training batches; returns loss, accuracy, images, last lr."""
+    def _train_epoch(
+        self, epoch: int, batches: Batches, bar: EpochProgress
+    ) -> tuple[float, float, int, float]:
+        """One pass over ``batches``; returns loss, accuracy, images, last lr."""
         self.model.train()
-        self.train_batches.set_epoch(epoch - 1)
+        batches.set_epoch(epoch - 1)
+        steps = len(batches)
         totals = torch.zeros(2, dtype=torch.float64, device=self.place.device)  # loss, correct
         images, lr, start = 0, self.cfg.peak_lr, time.perf_counter()
-        for step, (x, y) in enumerate(self.train_batches, 1):
+        for step, (x, y) in enumerate(batches, 1):
             lr = self.optimizer.param_groups[0]["lr"]
             loss, out = self._step(x, y)
             with torch.no_grad():
                 totals[0] += loss.detach() * y.shape[0]
                 totals[1] += (out.argmax(dim=1) == y).sum()
             images += y.shape[0]
-            if step % _SYNC_EVERY == 0 or step == self.steps:
+            if step % _SYNC_EVERY == 0 or step == steps:
                 loss_sum, correct = totals.tolist()
                 if not math.isfinite(loss_sum):
                     raise TrainingError(f"diverged at epoch {epoch} (lr = {lr:.4g})")

@@ -50,15 +50,20 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    steps_per_epoch: int,
+    *,
+    total_steps: int | None = None,
 ) -> LRScheduler:
-    """A schedule stepped once per batch.
+    """A schedule stepped once per batch, over ``cfg.epochs · steps_per_epoch`` steps, or
+    ``total_steps`` when the epochs differ in length (some train on a fraction of the data).
 
     ``onecycle``: torch's OneCycleLR with the warm-up share as ``pct_start`` (the reference
     recipe: peak ``lr``, 5 % warm-up, cosine annealing).
     ``cosine``: linear warm-up from 0 to ``lr``, then cosine decay to 0.
     """
-    total = max(2, cfg.epochs * steps_per_epoch)
+    total = max(2, total_steps if total_steps is not None else cfg.epochs * steps_per_epoch)
     if cfg.schedule == "onecycle":
         return OneCycleLR(
             optimizer,

@@ -19,6 +19,8 @@ class EpochMetrics:
     validation figures are measured after the epoch (on the EMA weights when EMA is on).
     ``lr`` is the learning rate of the epoch's last step. ``images_per_s`` counts training
     images over the training part (data, augmentation and step); ``seconds`` adds validation.
+    ``data_fraction`` is the share of the training split the epoch trained on (below 1 only
+    when :func:`blocknas.train.fit` is given a ``data_fraction`` schedule).
     """
 
     epoch: int
@@ -33,6 +35,7 @@ class EpochMetrics:
     train_seconds: float
     seconds: float
     is_best: bool
+    data_fraction: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +73,12 @@ class TrainResult:
         return self.val.macro_f1
 
     @property
+    def data_epochs(self) -> float:
+        """Training compute in passes over the whole training split: the epochs, each weighted
+        by its ``data_fraction``."""
+        return sum(m.data_fraction for m in self.history)
+
+    @property
     def seconds(self) -> float:
         """Wall time of all epochs (training and validation), resumed parts included."""
         return sum(m.seconds for m in self.history)
@@ -88,6 +97,7 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "stopped_early": self.stopped_early,
             "epochs_completed": self.epochs_completed,
+            "data_epochs": self.data_epochs,
             "seconds": self.seconds,
             "images_per_s": self.images_per_s,
             "val": self.val.to_dict(),
