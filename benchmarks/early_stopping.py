@@ -35,8 +35,10 @@ and a higher hypervolume at equal wall time.
 
 ``cifar10_small`` reads ../shared/data/cifar10/train (a 10,000-image subset of it) unless
 ``--set data.path=...`` names another folder; on 2 CPU cores it takes about a day, on one GPU
-minutes per seed. ``--out DIR --reuse`` keeps the run folders and reuses finished ones. Last
-line: one JSON object with the figures.
+minutes per seed. ``--out DIR --reuse`` keeps the run folders and reuses finished ones;
+``--full-run RUN_DIR`` (one seed, the run's own) pairs an early-stopping run with a search
+without it that was already run, replaying its candidates. Last line: one JSON object with the
+figures.
 """
 
 from __future__ import annotations
@@ -192,6 +194,20 @@ def _run(
     return result
 
 
+def _check_full_run(run: Path, seeds: list[int], pairing: str) -> None:
+    """``--full-run`` needs replay pairing, one seed, the run's own, and no early stopping."""
+    from blocknas.search import load_run
+
+    if pairing != "replay" or len(seeds) != 1:
+        raise SystemExit("error: --full-run needs --pairing replay and exactly one seed")
+    _, cfg = load_run(run)
+    if cfg.seed != seeds[0] or cfg.early_stopping.enabled:
+        raise SystemExit(
+            f"error: --full-run {run}: a search with seed {cfg.seed} and early stopping "
+            f"{'on' if cfg.early_stopping.enabled else 'off'}; needs seed {seeds[0]}, off"
+        )
+
+
 def _pin_cores(n: int) -> int:
     """Restrict this process to ``n`` cores, so that the search's per-worker torch threads
     (cores / jobs) are ``n`` and both runs of a pair get the same compute."""
@@ -236,6 +252,11 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
     parser.add_argument(
+        "--full-run", type=Path, default=None,
+        help="a finished search without early stopping (of the one seed given) whose candidates "
+        "the early-stopping run replays",
+    )  # fmt: skip
+    parser.add_argument(
         "--reuse", action="store_true",
         help="reuse finished run folders under --out (e.g. the searches without early stopping, "
         "which do not depend on --min-epochs/--eta)",
@@ -268,21 +289,30 @@ def main() -> None:
           f"{threads} thread(s), early stopping {schedule}, pairing {args.pairing}",
           flush=True)  # fmt: skip
 
+    if args.full_run is not None:
+        _check_full_run(args.full_run, args.seeds, args.pairing)
     rows: list[dict[str, Any]] = []
     for i, seed in enumerate(args.seeds):
         replay = args.pairing == "replay"
         # Replay: the run that samples goes first (ES on odd seeds); else alternate the order.
         order = (seed % 2 == 1, seed % 2 == 0) if replay else ((True, False), (False, True))[i % 2]
+        if args.full_run is not None:
+            order = (False, True)
         runs: dict[bool, dict[str, Any]] = {}
         leader: Path | None = None
         for es in order:
             cfg = _config(raw, seed=seed, trials=args.trials, early_stopping=es, schedule=overrides)
-            # Folder names say everything the run depends on, so that --reuse stays correct.
-            name = "es" + tag if es else f"full-epochs{(cfg.get('train') or {}).get('epochs')}"
-            if replay:
-                name += "-sampled" if leader is None else f"-replaying-{leader.name}"
-            out = root / f"seed{seed}-{name}{sets}"
-            runs[es] = _run(cfg, out, reuse=args.reuse, leader=leader)
+            if not es and args.full_run is not None:
+                out = args.full_run
+                runs[es] = _measure(out)
+                runs[es]["wall_s"] = runs[es]["trace"][-1][0]
+            else:
+                # Folder names say everything the run depends on, so that --reuse stays correct.
+                name = "es" + tag if es else f"full-epochs{(cfg.get('train') or {}).get('epochs')}"
+                if replay:
+                    name += "-sampled" if leader is None else f"-replaying-{leader.name}"
+                out = root / f"seed{seed}-{name}{sets}"
+                runs[es] = _run(cfg, out, reuse=args.reuse, leader=leader)
             leader = out if replay else None
             r = runs[es]
             print(f"seed {seed} {'ES  ' if es else 'full'}: {r['trials']} trials "
@@ -293,7 +323,9 @@ def main() -> None:
         equal_t = min(on["trace"][-1][0], off["trace"][-1][0])
         row = {
             "seed": seed,
-            "sampled_by": ("es" if order[0] else "full") if replay else "each",
+            "sampled_by": (
+                "given" if args.full_run else ("es" if order[0] else "full") if replay else "each"
+            ),
             "epochs_es": on["epochs"],
             "epochs_full": off["epochs"],
             "compute_ratio_epochs": round(off["epochs"] / max(on["epochs"], 1e-9), 2),
