@@ -250,11 +250,11 @@ class TrialRunner:
                 return True
             return False
 
-        fraction = None
-        if self.asha is not None and self.asha.config.data_fraction:
-            fraction = partial(
-                self.asha.data_fraction_for, bracket=self.asha.bracket_for(trial.number)
-            )
+        fraction = (  # 1.0 for every epoch unless the data_fraction option is on
+            partial(self.asha.data_fraction_for, bracket=self.asha.bracket_for(trial.number))
+            if self.asha is not None
+            else None
+        )
         train_policy, test_policy = policies(data_cfg)
         try:
             result = fit(
