@@ -178,9 +178,8 @@ def _run(
     from blocknas.search import run_search
 
     if reuse and (out / "study.db").is_file():
-        result = _measure(out)
+        result = _measure_finished(out)
         if result["trials"] >= cfg["n_trials"]:
-            result["wall_s"] = result["trace"][-1][0]  # first start to last completion
             return result
         shutil.rmtree(out)
     elif out.exists():
@@ -191,6 +190,14 @@ def _run(
     run_search(cfg, out_dir=out, progress=False, report=False, resume=leader is not None)
     result = _measure(out)
     result["wall_s"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def _measure_finished(run_dir: Path) -> dict[str, Any]:
+    """``_measure`` of a run made earlier: its wall time from the first start to the last
+    completion."""
+    result = _measure(run_dir)
+    result["wall_s"] = result["trace"][-1][0]
     return result
 
 
@@ -304,8 +311,7 @@ def main() -> None:
             cfg = _config(raw, seed=seed, trials=args.trials, early_stopping=es, schedule=overrides)
             if not es and args.full_run is not None:
                 out = args.full_run
-                runs[es] = _measure(out)
-                runs[es]["wall_s"] = runs[es]["trace"][-1][0]
+                runs[es] = _measure_finished(out)
             else:
                 # Folder names say everything the run depends on, so that --reuse stays correct.
                 name = "es" + tag if es else f"full-epochs{(cfg.get('train') or {}).get('epochs')}"

@@ -231,10 +231,7 @@ class _Trainer:
         self.make_train = partial(
             make, batch_size=cfg.batch_size, policy=train_policy, shuffle=True
         )
-        # A split smaller than one batch still gives one (smaller) batch.
-        self.train_batches = self.make_train(
-            splits.train, drop_last=len(splits.train) >= cfg.batch_size
-        )
+        self.train_batches = self._train_loader(splits.train)
         self.fractions = _fractions(data_fraction, cfg.epochs)
         eval_make = partial(
             make, batch_size=2 * cfg.batch_size, policy=test_policy, shuffle=False, drop_last=False
@@ -260,6 +257,10 @@ class _Trainer:
         self.best_val: EvalResult | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
 
+    def _train_loader(self, data: ImageSet) -> Batches:
+        # A split smaller than one batch still gives one (smaller) batch.
+        return self.make_train(data, drop_last=len(data) >= self.cfg.batch_size)
+
     def _sample_size(self, fraction: float) -> int:
         return max(1, round(fraction * len(self.splits.train)))
 
@@ -279,7 +280,7 @@ class _Trainer:
         sample, _ = stratified_split(
             self.splits.train, n, (self.cfg.seed, epoch), f"data fraction of epoch {epoch}"
         )
-        batches = self.make_train(sample, drop_last=n >= self.cfg.batch_size)
+        batches = self._train_loader(sample)
         # The schedule was sized with _steps_at: a loader must count batches as BatchLoader does.
         assert len(batches) == self._steps_at(fraction), (len(batches), self._steps_at(fraction))
         return batches
