@@ -9,8 +9,10 @@ without training anything: this script feeds the recorded rung values, trial by 
 reports for each schedule the training epochs and the final hypervolume of the trials that
 would have finished, against the run as it is. That is what ``benchmarks/early_stopping.py
 --pairing replay`` measures on even seeds (the search without early stopping samples, the other
-replays its candidates), minus the wall-time comparison; ``--compare`` checks it against such a
-replayed run.
+replays its candidates); ``--compare`` checks it against such a replayed run. The wall-time
+comparison is estimated from the recorded times: a replayed trial takes its recorded seconds
+for the epochs it trains plus its recorded time outside training (building, profiling,
+evaluation), and the hypervolume at equal time is the run's at the moment the replay ends.
 
 ``--resample K --trials N`` pools the finished trials of all given runs and replays K searches
 of N trials drawn from the pool (with replacement, in random order): how the loss of
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,8 @@ class Curve:
     number: int
     values: tuple[float, ...]  # final objective values, in the search's order
     rung_metric: tuple[float, ...]  # the accuracy objective's metric after each epoch
+    epoch_seconds: tuple[float, ...] = ()  # each epoch's recorded time
+    overhead: float = 0.0  # the trial's wall time outside its epochs
 
 
 def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
@@ -61,7 +65,10 @@ def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
             continue  # stopped, failed, or infeasible (never trained, never on the front)
         metrics = json.loads((trial_dir(run_dir, t.number) / "metrics.json").read_text())
         epochs = metrics.get("epochs") or []
-        curves.append(Curve(t.number, tuple(t.values), tuple(e[metric] for e in epochs)))
+        seconds = tuple(e["seconds"] for e in epochs)
+        wall = (t.datetime_complete - t.datetime_start).total_seconds()
+        curves.append(Curve(t.number, tuple(t.values), tuple(e[metric] for e in epochs),
+                            seconds, max(wall - sum(seconds), 0.0)))  # fmt: skip
     return curves, cfg
 
 
@@ -75,6 +82,7 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
     asha = MOASHA(schedule, cfg.directions, scale=hypervolume_scale(objectives))
     rungs: dict[tuple[int, int], list[list[float]]] = {}
     epochs, finished, stopped = 0, [], {}
+    es_seconds = 0.0
     for curve in curves:
         if len(curve.rung_metric) != schedule.max_epochs:
             raise SystemExit(
@@ -88,15 +96,22 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
             table = rungs.setdefault((bracket, epoch), [])
             table.append(row)
             if asha.decide(np.array(table), len(table) - 1):
-                epochs += epoch
+                trained = epoch
                 stopped[epoch] = stopped.get(epoch, 0) + 1
                 break
         else:
-            epochs += schedule.max_epochs
+            trained = schedule.max_epochs
             finished.append(curve.values)
+        epochs += trained
+        es_seconds += curve.overhead + sum(curve.epoch_seconds[:trained])
     full = front_hypervolume([c.values for c in curves], objectives)[1]
     hv = front_hypervolume(finished, objectives)[1]
     full_epochs = schedule.max_epochs * len(curves)
+    # The run without early stopping at the moment the replay ends: its trials that had
+    # finished by then, one after the other as the single worker ran them.
+    ends = np.cumsum([c.overhead + sum(c.epoch_seconds) for c in curves])
+    by_then = [c.values for c, end in zip(curves, ends, strict=True) if end <= es_seconds]
+    full_seconds = float(ends[-1]) if len(ends) else 0.0
     return {
         "trials": len(curves),
         "epochs_es": epochs,
@@ -106,6 +121,9 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
         "hv_full": round(full, 4),
         "hv_diff_pct": round(100.0 * (hv - full) / full, 2) if full > 0 else 0.0,
         "stopped": {str(k): v for k, v in sorted(stopped.items())},
+        "seconds_es": round(es_seconds, 1),
+        "seconds_full": round(full_seconds, 1),
+        "hv_full_at_equal_time": round(front_hypervolume(by_then, objectives)[1], 4),
     }
 
 
@@ -165,7 +183,9 @@ def main() -> None:
             per_run.append(row)
             print(f"{label} {args.runs[i].name}: {row['epochs_es']} / {row['epochs_full']} "
                   f"epochs ({row['compute_ratio']:.2f}x), HV {row['hv_es']:.4f} / "
-                  f"{row['hv_full']:.4f} ({row['hv_diff_pct']:+.2f} %), stopped {row['stopped']}"
+                  f"{row['hv_full']:.4f} ({row['hv_diff_pct']:+.2f} %), stopped {row['stopped']}, "
+                  f"at {row['seconds_es']:.0f} s of {row['seconds_full']:.0f} s HV {row['hv_es']:.4f}"
+                  f" / {row['hv_full_at_equal_time']:.4f}"
                   + (f"; measured run: {row['measured']}" if "measured" in row else ""),
                   flush=True)  # fmt: skip
         entry["per_run"] = per_run
@@ -173,17 +193,21 @@ def main() -> None:
             float(np.mean([r["compute_ratio"] for r in per_run])), 3
         )
         entry["mean_hv_diff_pct"] = round(float(np.mean([r["hv_diff_pct"] for r in per_run])), 2)
+        entry["higher_at_equal_time"] = sum(
+            r["hv_es"] > r["hv_full_at_equal_time"] for r in per_run
+        )
         if args.resample:
             rng = np.random.default_rng(args.seed)
             pool = [c for curves, _ in loaded for c in curves]
             cfg = loaded[0][1]
-            ratios, diffs = [], []
+            ratios, diffs, higher = [], [], []
             for _ in range(args.resample):
                 drawn = [pool[j] for j in rng.integers(len(pool), size=args.trials)]
-                drawn = [Curve(n, c.values, c.rung_metric) for n, c in enumerate(drawn)]
+                drawn = [Curve(n, *astuple(c)[1:]) for n, c in enumerate(drawn)]
                 row = replay(drawn, cfg, schedule)
                 ratios.append(row["compute_ratio"])
                 diffs.append(row["hv_diff_pct"])
+                higher.append(row["hv_es"] > row["hv_full_at_equal_time"])
             d = np.array(diffs)
             entry["resampled"] = {
                 "searches": args.resample, "trials": args.trials, "pool": len(pool),
@@ -191,6 +215,7 @@ def main() -> None:
                 "mean_hv_diff_pct": round(float(d.mean()), 2),
                 "median_hv_diff_pct": round(float(np.median(d)), 2),
                 "share_within_2pct": round(float((d >= -2.0).mean()), 3),
+                "share_higher_at_equal_time": round(float(np.mean(higher)), 3),
             }  # fmt: skip
             print(f"{label} resampled {args.resample} x {args.trials} trials from {len(pool)}: "
                   f"{entry['resampled']}", flush=True)  # fmt: skip
