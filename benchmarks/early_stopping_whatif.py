@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ def main() -> None:
             ratios, diffs, higher = [], [], []
             for _ in range(args.resample):
                 drawn = [pool[j] for j in rng.integers(len(pool), size=args.trials)]
-                drawn = [Curve(n, *astuple(c)[1:]) for n, c in enumerate(drawn)]
+                drawn = [replace(c, number=n) for n, c in enumerate(drawn)]
                 row = replay(drawn, cfg, schedule)
                 ratios.append(row["compute_ratio"])
                 diffs.append(row["hv_diff_pct"])
