@@ -112,7 +112,7 @@ def _epochs(t: Any) -> float:
         return float(attrs["data_epochs"])
     if "epochs" in attrs:
         return int(attrs["epochs"])
-    return int(attrs.get("stopped_at_rung", 0))  # a pruned trial without the record
+    return int(attrs.get("stopped_at_rung") or 0)  # a pruned trial without the record
 
 
 def _measure(run_dir: Path) -> dict[str, Any]:

@@ -19,12 +19,15 @@ from blocknas.search.early_stopping import (
     STOPPED_AT_RUNG_ATTR,
     STOPPED_RUNG_VALUES_ATTR,
     EarlyStoppingConfig,
+    forget_inherited_records,
     format_rung_summary,
     mark_stopped,
+    retried_trials,
     rung_attr,
     rung_ranks,
     rung_summary,
 )
+from blocknas.search.storage import _retry_callback
 
 MAX_MIN = ["maximize", "minimize"]
 
@@ -271,6 +274,36 @@ def test_rung_summary_counts_reached_and_stopped() -> None:
     assert summary == {1: (6, 4), 3: (2, 0)}
     assert format_rung_summary(summary) == "stopped e1:4/6 e3:0/2"
     assert format_rung_summary({}) == ""
+
+
+def test_a_lost_trial_rerun_as_a_new_one_counts_once_at_each_rung() -> None:
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    lost = study.ask()
+    lost.suggest_float("x", 0.0, 1.0)
+    assert not asha.should_stop(lost, 1, [0.9, 1.0])
+    assert not asha.should_stop(lost, 3, [0.95, 1.0])
+    weak = study.ask()
+    assert not asha.should_stop(weak, 1, [0.5, 2.0])
+    mark_stopped(weak, 1)
+    # The worker of the first trial dies: optuna fails it and queues its parameters again as a
+    # new trial carrying every user attribute of the lost one.
+    study.tell(lost, state=TrialState.FAIL)
+    _retry_callback()(study, study.trials[0])  # what the search's storage runs
+    rerun = study.ask()
+    assert rerun.params == lost.params and rerun.user_attrs[rung_attr(3)] == [0.95, 1.0]
+    assert retried_trials(study.get_trials()) == {lost.number}
+    forget_inherited_records(rerun)
+    assert rerun.user_attrs[rung_attr(1)] is None and rerun.user_attrs[BRACKET_ATTR] is None
+    assert rung_summary(study.get_trials()) == {1: (1, 1)}
+    assert asha.rung_table(study.get_trials(), 3, 0)[0] == []
+    # Judged against the lost run's record as well (n = 3, one place), the re-run would rank
+    # after its own identical entry and stop; it is one entry of two and goes on.
+    assert not asha.should_stop(rerun, 1, [0.9, 1.0])
+    assert asha.rung_table(study.get_trials(), 1, 0)[0] == [weak.number, rerun.number]
+    assert rung_summary(study.get_trials()) == {1: (2, 1)}
+    forget_inherited_records(weak)  # not a re-run: untouched
+    assert study.trials[weak.number].user_attrs[STOPPED_AT_RUNG_ATTR] == 1
 
 
 # --- brackets and data fraction ---------------------------------------------------------------

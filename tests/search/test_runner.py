@@ -184,6 +184,34 @@ def test_data_fraction_trains_the_low_rungs_on_a_share_of_the_data(tmp_path: Pat
     assert 0.15 * images[2] < images[0] <= 0.25 * images[2]  # whole batches of a quarter
 
 
+def test_a_rerun_of_a_lost_trial_trains_as_a_new_one(tmp_path: Path) -> None:
+    from blocknas.search._trial import TrialRunner
+    from blocknas.search.early_stopping import rung_summary
+    from blocknas.search.storage import _retry_callback
+
+    schedule = {"min_epochs": 1, "max_epochs": 3, "eta": 2}
+    path = tmp_path / "s.yaml"
+    raw = tiny(train={"optimizer": "adamw", "lr": 0.01}, constraints={"max_params": 10**6},
+               early_stopping=schedule)  # fmt: skip
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_search_config(path)
+    runner = TrialRunner(cfg)
+    study = optuna.create_study(directions=cfg.directions)
+    lost = study.ask()
+    values = runner(lost)  # trained, rungs 1 and 2 recorded, then its worker died
+    study.tell(lost, state=TrialState.FAIL)
+    _retry_callback()(study, study.trials[lost.number])  # what the search's storage runs
+    rerun = study.ask()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = runner(rerun)  # alone at its rungs: its lost run's records do not count
+    assert [str(w.message) for w in caught if "constraint" in str(w.message)] == []
+    assert again == values  # same parameters and seed
+    assert rerun.constraints == study.trials[lost.number].constraints
+    assert rerun.user_attrs["constraints"] == list(rerun.constraints.values())
+    assert rung_summary(study.get_trials()) == {1: (1, 0), 2: (1, 0)}
+
+
 def test_resume_continues_numbering(tmp_path: Path) -> None:
     _search(tmp_path, tiny(n_trials=2))
     with pytest.raises(StorageError, match="already holds a search"):

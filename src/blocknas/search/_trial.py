@@ -108,8 +108,10 @@ class TrialRunner:
         import optuna
 
         from blocknas.search._data import splits_for, trial_data_config
+        from blocknas.search.early_stopping import forget_inherited_records
         from blocknas.search.objectives import OBJECTIVES
 
+        forget_inherited_records(trial)  # a re-run of a lost trial trains from scratch
         base = self.cfg.data
         probe = splits_for(trial_data_config(base, {}, {}, {}))
         candidate = sample_candidate(
@@ -215,9 +217,15 @@ class TrialRunner:
                 trial.set_user_attr(key, value)
         constraints = self.cfg.constraints.values(measured)
         if constraints:
+            # A re-run of a lost trial inherits the lost one's stored constraint values (optuna's
+            # retry copies the system attributes) and optuna keeps the first value set; they
+            # belong to the same model, so the stored ones stand.
+            stored = trial.constraints
             for key, value in constraints.items():
-                trial.set_constraint(key, value)
-            trial.set_user_attr("constraints", list(constraints.values()))
+                if key not in stored:
+                    trial.set_constraint(key, value)
+            values = [stored.get(key, value) for key, value in constraints.items()]
+            trial.set_user_attr("constraints", values)
         if self.run_dir is None:
             return
         folder = trial_dir(self.run_dir, trial.number)

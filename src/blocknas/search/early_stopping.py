@@ -18,6 +18,13 @@ workers on one or many machines share one view of every rung:
 * ``stopped_at_rung`` and ``stopped_rung_values``: written by :func:`mark_stopped` on a trial that
   was stopped (its state is then ``PRUNED``).
 
+A trial whose worker died is failed and re-run as a new trial by optuna's
+``RetryHeartbeatStaleTrialCallback``, which copies every user attribute of the lost trial into the
+new one, rung records included. Those records describe a run that no longer exists: the lost
+trial is left out of every rung (:func:`retried_trials`) and the new one clears what it inherited
+(:func:`forget_inherited_records`) and records its rungs again as it reaches them; otherwise the
+same configuration would count twice at a rung, and at rungs its new run never reaches.
+
 Typical use in a training loop driven by ``study.ask()`` / ``study.tell()``::
 
     asha = MOASHA(config, ["maximize", "minimize"])
@@ -64,8 +71,10 @@ __all__ = [
     "STOPPED_AT_RUNG_ATTR",
     "STOPPED_RUNG_VALUES_ATTR",
     "EarlyStoppingConfig",
+    "forget_inherited_records",
     "format_rung_summary",
     "mark_stopped",
+    "retried_trials",
     "rung_attr",
     "rung_ranks",
     "rung_summary",
@@ -328,13 +337,18 @@ class MOASHA:
     ) -> tuple[list[int], np.ndarray]:
         """Trial numbers and values, shape (n, m), of the trials of ``bracket`` at ``epoch``'s rung.
 
-        Rows are sorted by trial number. Any trial state counts.
+        Rows are sorted by trial number. Any trial state counts, except a lost trial that was
+        re-run as a new one (:func:`retried_trials`).
         """
+        trials = list(trials)
         key = rung_attr(epoch)
+        lost = retried_trials(trials)
         rows = sorted(
             (t.number, t.user_attrs[key])
             for t in trials
-            if key in t.user_attrs and t.user_attrs.get(BRACKET_ATTR, 0) == bracket
+            if t.user_attrs.get(key) is not None
+            and t.user_attrs.get(BRACKET_ATTR, 0) == bracket
+            and t.number not in lost
         )
         numbers = [number for number, _ in rows]
         table = np.array([values for _, values in rows], dtype=float)
@@ -367,9 +381,12 @@ class MOASHA:
             )
         trial.set_user_attr(BRACKET_ATTR, bracket)
         trial.set_user_attr(rung_attr(epoch), values)
-        others = [t for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
-        numbers, table = self.rung_table(others, epoch, bracket)
-        # Insert this trial's own entry from the arguments rather than a possibly cached read.
+        # All trials, this one included: a re-run's own system attributes name the lost trial.
+        numbers, table = self.rung_table(trial.study.get_trials(deepcopy=False), epoch, bracket)
+        # This trial's own entry comes from the arguments rather than a possibly cached read.
+        if trial.number in numbers:
+            table = np.delete(table, numbers.index(trial.number), axis=0)
+            numbers.remove(trial.number)
         index = int(np.searchsorted(numbers, trial.number))
         table = np.insert(table, index, values, axis=0)
         return self.decide(table, index)
@@ -394,14 +411,58 @@ def mark_stopped(trial: optuna.Trial, epoch: int, *, tell: bool = True) -> None:
         trial.study.tell(trial, state=TrialState.PRUNED)
 
 
+def retried_trials(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of the trials that were lost (heartbeat-stale) and re-run as a new trial.
+
+    optuna's ``RetryHeartbeatStaleTrialCallback`` lists them in the new trial's
+    ``retry_history`` system attribute.
+    """
+    lost: set[int] = set()
+    for t in trials:
+        history = t.system_attrs.get("retry_history")
+        if isinstance(history, list):
+            lost.update(int(n) for n in history)
+    return lost
+
+
+def forget_inherited_records(trial: optuna.Trial) -> None:
+    """Clear the rung records a re-run trial inherited from the lost trial it re-runs.
+
+    optuna cannot delete a user attribute, so each one is set to None, which every reader here
+    takes as absent. Does nothing for a trial that is not a re-run (no ``failed_trial`` system
+    attribute).
+    """
+    # optuna.Trial exposes no system attributes; read them as optuna's own set_constraint does.
+    if "failed_trial" not in trial.storage.get_trial_system_attrs(trial._trial_id):
+        return
+    inherited = [
+        key
+        for key, value in trial.user_attrs.items()
+        if value is not None
+        and (
+            _RUNG_ATTR_RE.match(key)
+            or key in (BRACKET_ATTR, STOPPED_AT_RUNG_ATTR, STOPPED_RUNG_VALUES_ATTR)
+        )
+    ]
+    for key in inherited:
+        trial.set_user_attr(key, None)
+
+
 def rung_summary(trials: Iterable[FrozenTrial]) -> dict[int, tuple[int, int]]:
-    """Per rung epoch: (trials that reached it, trials stopped there), sorted by epoch."""
+    """Per rung epoch: (trials that reached it, trials stopped there), sorted by epoch.
+
+    A lost trial that was re-run as a new one (:func:`retried_trials`) is not counted.
+    """
+    trials = list(trials)
+    lost = retried_trials(trials)
     reached: dict[int, int] = {}
     stopped: dict[int, int] = {}
     for t in trials:
-        for key in t.user_attrs:
+        if t.number in lost:
+            continue
+        for key, value in t.user_attrs.items():
             match = _RUNG_ATTR_RE.match(key)
-            if match:
+            if match and value is not None:
                 rung = int(match.group(1))
                 reached[rung] = reached.get(rung, 0) + 1
         at = t.user_attrs.get(STOPPED_AT_RUNG_ATTR)
