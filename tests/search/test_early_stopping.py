@@ -22,12 +22,11 @@ from blocknas.search.early_stopping import (
     forget_inherited_records,
     format_rung_summary,
     mark_stopped,
-    retried_trials,
     rung_attr,
     rung_ranks,
     rung_summary,
 )
-from blocknas.search.storage import _retry_callback
+from blocknas.search.storage import _retry_callback, reruns
 
 MAX_MIN = ["maximize", "minimize"]
 
@@ -292,7 +291,7 @@ def test_a_lost_trial_rerun_as_a_new_one_counts_once_at_each_rung() -> None:
     _retry_callback()(study, study.trials[0])  # what the search's storage runs
     rerun = study.ask()
     assert rerun.params == lost.params and rerun.user_attrs[rung_attr(3)] == [0.95, 1.0]
-    assert retried_trials(study.get_trials()) == {lost.number}
+    assert reruns(study.get_trials()) == {lost.number: rerun.number}
     forget_inherited_records(rerun)
     assert rerun.user_attrs[rung_attr(1)] is None and rerun.user_attrs[BRACKET_ATTR] is None
     assert rung_summary(study.get_trials()) == {1: (1, 1)}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import optuna
 from _search_helpers import tiny
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
+from rich.console import Console
 
 from blocknas.search import load_search_config
-from blocknas.search._progress import front_summary, trial_line
+from blocknas.search._progress import SearchProgress, front_summary, trial_line
 
 CFG = load_search_config(tiny())
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
@@ -38,6 +40,18 @@ def test_lines_per_state() -> None:
     over = trial_line(_trial(10, TrialState.COMPLETE, [0.0, 1e6],
                              constraint_violation="params 1,000,000 > max_params 10"), CFG)  # fmt: skip
     assert "not trained: params 1,000,000" in over
+
+
+def test_a_lost_trial_says_so_and_names_its_rerun() -> None:
+    lost = _trial(3, TrialState.FAIL)  # no fail_reason: its worker died or was interrupted
+    assert trial_line(lost, CFG).split()[2:] == ["FAIL", "lost:", "its", "worker", "stopped"]
+    rerun = _trial(4, TrialState.COMPLETE, [0.9, 2000])
+    rerun.system_attrs.update({"failed_trial": 3, "retry_history": [3]})
+    out = io.StringIO()
+    SearchProgress(CFG, n_trials=2, console=Console(file=out, width=200)).update([lost, rerun])
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("lost: its worker stopped; re-run as trial 4")
+    assert second.split()[1:3] == ["4", "COMPLETE"]
 
 
 def test_front_summary_skips_infeasible_trials() -> None:

@@ -30,8 +30,12 @@ def _seconds(t: FrozenTrial) -> float | None:
     return (t.datetime_complete - t.datetime_start).total_seconds()
 
 
-def trial_line(t: FrozenTrial, cfg: SearchConfig) -> str:
-    """``trial   7  COMPLETE  accuracy 0.9861  params 5,234  12.4 s``."""
+def trial_line(t: FrozenTrial, cfg: SearchConfig, *, rerun_as: int | None = None) -> str:
+    """``trial   7  COMPLETE  accuracy 0.9861  params 5,234  12.4 s``.
+
+    ``rerun_as``: the trial that runs a lost trial's parameters again, if any
+    (:func:`blocknas.search.storage.reruns`).
+    """
     from optuna.trial import TrialState
 
     names = [o.name for o in cfg.objectives]
@@ -51,7 +55,12 @@ def trial_line(t: FrozenTrial, cfg: SearchConfig) -> str:
         if values:
             detail = "  ".join(f"{n} {_fmt(n, v)}" for n, v in zip(names, values, strict=False))
     elif t.state is TrialState.FAIL:
-        detail = str(t.user_attrs.get("fail_reason", "failed (no reason recorded)"))
+        reason = t.user_attrs.get("fail_reason")
+        if reason is None:  # a trial fails without a reason only when its worker is gone
+            again = f"; re-run as trial {rerun_as}" if rerun_as is not None else ""
+            # It ended when it was found lost, so its duration says nothing: left out.
+            return f"trial {t.number:4d}  {state:<10} lost: its worker stopped{again}"
+        detail = str(reason)
     seconds = _seconds(t)
     took = f"  {seconds:.1f} s" if seconds is not None else ""
     return f"trial {t.number:4d}  {state:<10} {detail}{took}"
@@ -126,11 +135,13 @@ class SearchProgress:
         from optuna.trial import TrialState
 
         from blocknas.search.early_stopping import format_rung_summary, rung_summary
+        from blocknas.search.storage import reruns
 
         finished = [t for t in trials if t.state.is_finished() and t.number not in self.seen]
+        again = reruns(trials) if finished else {}
         for t in sorted(finished, key=lambda t: t.number):
             self.seen.add(t.number)
-            self.print(trial_line(t, self.cfg))
+            self.print(trial_line(t, self.cfg, rerun_as=again.get(t.number)))
         if not finished:
             return
         self.front, self.hypervolume = front_summary(trials, self.cfg)

@@ -21,9 +21,10 @@ workers on one or many machines share one view of every rung:
 A trial whose worker died is failed and re-run as a new trial by optuna's
 ``RetryHeartbeatStaleTrialCallback``, which copies every user attribute of the lost trial into the
 new one, rung records included. Those records describe a run that no longer exists: the lost
-trial is left out of every rung (:func:`retried_trials`) and the new one clears what it inherited
-(:func:`forget_inherited_records`) and records its rungs again as it reaches them; otherwise the
-same configuration would count twice at a rung, and at rungs its new run never reaches.
+trial is left out of every rung (:func:`blocknas.search.storage.reruns`), and the new one clears
+what it inherited (:func:`forget_inherited_records`) and records its rungs again as it reaches
+them; otherwise the same configuration would count twice at a rung, and at rungs its new run
+never reaches.
 
 Typical use in a training loop driven by ``study.ask()`` / ``study.tell()``::
 
@@ -60,6 +61,7 @@ from blocknas.search._asha import (
     rung_ranks,
     weighted_bracket,
 )
+from blocknas.search.storage import reruns
 
 if TYPE_CHECKING:
     import optuna
@@ -74,7 +76,6 @@ __all__ = [
     "forget_inherited_records",
     "format_rung_summary",
     "mark_stopped",
-    "retried_trials",
     "rung_attr",
     "rung_ranks",
     "rung_summary",
@@ -338,11 +339,11 @@ class MOASHA:
         """Trial numbers and values, shape (n, m), of the trials of ``bracket`` at ``epoch``'s rung.
 
         Rows are sorted by trial number. Any trial state counts, except a lost trial that was
-        re-run as a new one (:func:`retried_trials`).
+        re-run as a new one (:func:`blocknas.search.storage.reruns`).
         """
         trials = list(trials)
         key = rung_attr(epoch)
-        lost = retried_trials(trials)
+        lost = reruns(trials)
         rows = sorted(
             (t.number, t.user_attrs[key])
             for t in trials
@@ -411,20 +412,6 @@ def mark_stopped(trial: optuna.Trial, epoch: int, *, tell: bool = True) -> None:
         trial.study.tell(trial, state=TrialState.PRUNED)
 
 
-def retried_trials(trials: Iterable[FrozenTrial]) -> set[int]:
-    """Numbers of the trials that were lost (heartbeat-stale) and re-run as a new trial.
-
-    optuna's ``RetryHeartbeatStaleTrialCallback`` lists them in the new trial's
-    ``retry_history`` system attribute.
-    """
-    lost: set[int] = set()
-    for t in trials:
-        history = t.system_attrs.get("retry_history")
-        if isinstance(history, list):
-            lost.update(int(n) for n in history)
-    return lost
-
-
 def forget_inherited_records(trial: optuna.Trial) -> None:
     """Clear the rung records a re-run trial inherited from the lost trial it re-runs.
 
@@ -451,10 +438,11 @@ def forget_inherited_records(trial: optuna.Trial) -> None:
 def rung_summary(trials: Iterable[FrozenTrial]) -> dict[int, tuple[int, int]]:
     """Per rung epoch: (trials that reached it, trials stopped there), sorted by epoch.
 
-    A lost trial that was re-run as a new one (:func:`retried_trials`) is not counted.
+    A lost trial that was re-run as a new one (:func:`blocknas.search.storage.reruns`) is not
+    counted.
     """
     trials = list(trials)
-    lost = retried_trials(trials)
+    lost = reruns(trials)
     reached: dict[int, int] = {}
     stopped: dict[int, int] = {}
     for t in trials:

@@ -50,6 +50,7 @@ __all__ = [
     "mask_url",
     "open_storage",
     "open_study",
+    "reruns",
     "set_heartbeat",
     "validate_storage_url",
 ]
@@ -374,6 +375,22 @@ def _missing_driver(url: str, exc: ImportError) -> str:
             )
         return f"the MySQL/MariaDB driver {driver!r} is missing ({exc.name or exc})"
     return "the PostgreSQL driver is missing; install it with `pip install 'blocknas[postgres]'`"
+
+
+def reruns(trials: Collection[FrozenTrial]) -> dict[int, int]:
+    """Lost trials that were run again: {number of the lost trial: number of its re-run}.
+
+    A lost trial (its worker died, or was interrupted) is failed and its parameters queued as a
+    new trial by optuna's ``RetryHeartbeatStaleTrialCallback``, which records the chain of lost
+    trials it stands for in the new trial's ``retry_history`` system attribute, the last one
+    being the trial it directly re-runs.
+    """
+    found: dict[int, int] = {}
+    for t in trials:
+        history = t.system_attrs.get("retry_history")
+        if isinstance(history, list) and history:
+            found[int(history[-1])] = t.number
+    return found
 
 
 def _retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
