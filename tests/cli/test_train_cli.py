@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from blocknas._signals import Terminated
 from blocknas.cli import main
 
 MODEL = {
@@ -102,7 +103,15 @@ def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixtu
     assert message in capsys.readouterr().err
 
 
-def test_ctrl_c_points_to_resume(
+@pytest.mark.parametrize(
+    ("interrupt", "word", "status"),
+    [(KeyboardInterrupt, "interrupted", 130), (Terminated, "terminated", 143)],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_points_to_resume(
+    interrupt: type[KeyboardInterrupt],
+    word: str,
+    status: int,
     configs: tuple[Path, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -113,10 +122,11 @@ def test_ctrl_c_points_to_resume(
     def interrupted(model: Path, data: Path, out: Path, *args: object, **kwargs: object) -> None:
         out.mkdir()
         (out / "last.pt").write_bytes(b"")
-        raise KeyboardInterrupt
+        raise interrupt
 
     monkeypatch.setattr(blocknas.train, "train_run", interrupted)
     model, data = configs
     out = tmp_path / "run"
-    assert main(["train", "-m", str(model), "-d", str(data), "--out", str(out)]) == 130
-    assert f"blocknas train --out {out} --resume" in capsys.readouterr().err
+    assert main(["train", "-m", str(model), "-d", str(data), "--out", str(out)]) == status
+    err = capsys.readouterr().err
+    assert err == f"{word}; continue with: blocknas train --out {out} --resume\n"

@@ -3,7 +3,9 @@
 (a) three `blocknas worker`s on one PostgreSQL study finish exactly the trial budget;
 (b) one of them SIGKILLed mid-trial: the study still finishes, the killed trial failed and re-run;
 (c) the database restarted mid-search: the workers reconnect and nothing finished is lost;
-(d) SQLite with `blocknas search --n-jobs 2` does (a) and (b) on one machine.
+(d) SQLite with `blocknas search --n-jobs 2` does (a) and (b) on one machine;
+(e) SIGTERM (a scheduler stopping the job) on a worker or a search: running trials are handed
+    back at once, not after the grace period.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ BUDGET = 4
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def _create(cluster: Cluster, n_trials: int = BUDGET) -> None:
+def _create(cluster: Cluster, n_trials: int = BUDGET, grace_period: int = 3) -> None:
     proc = cluster.start_cli(
         "study", "create", str(TINY), "--storage", cluster.url, "--study", cluster.study,
-        "--n-trials", str(n_trials), "--heartbeat-interval", "1", "--grace-period", "3",
+        "--n-trials", str(n_trials), "--heartbeat-interval", "1",
+        "--grace-period", str(grace_period),
     )  # fmt: skip
     assert proc.wait(timeout=120) == 0, cluster.log_of(proc)
 
@@ -131,5 +134,51 @@ def test_d_sqlite_two_jobs_killed_worker_retried(tmp_path: Path) -> None:
         assert_exact_budget(trials, BUDGET)
         retry = assert_retried_once(trials, killed)
         assert worker_pid(retry) != worker_pid(killed)
+    finally:
+        cluster.stop_all()
+
+
+def _assert_handed_back(cluster: Cluster, proc, running) -> None:
+    """``proc`` ended on SIGTERM with one line, its trial ``running`` failed and queued again."""
+    assert proc.wait(timeout=120) == 143, cluster.log_of(proc)
+    log = cluster.log_of(proc)
+    assert "terminated" in log and "Traceback" not in log, log
+    trials = cluster.trials()
+    assert trials[running.number].state is TrialState.FAIL
+    queued = [t for t in trials if t.system_attrs.get("failed_trial") == running.number]
+    assert [t.state for t in queued] == [TrialState.WAITING]
+
+
+def test_e_sigterm_on_a_worker_hands_its_trial_back(tmp_path: Path) -> None:
+    cluster = Cluster(f"sqlite:///{tmp_path / 'study.db'}", "digits-tiny", tmp_path)
+    try:
+        # A grace period longer than the test: only the worker itself can hand the trial back.
+        _create(cluster, grace_period=3600)
+        victim = cluster.start_cli("worker", "--storage", cluster.url, "--study", cluster.study)
+        running = cluster.wait_running(victim, min_age=1.0)
+        victim.send_signal(signal.SIGTERM)
+        _assert_handed_back(cluster, victim, running)
+        _assert_all_ok(cluster, _workers(cluster, n=1))
+        trials = cluster.trials()
+        assert_exact_budget(trials, BUDGET)
+        assert_retried_once(trials, running)
+    finally:
+        cluster.stop_all()
+
+
+def test_e_sigterm_on_a_search_reaches_its_worker_processes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    cluster = Cluster(f"sqlite:///{out / 'study.db'}", "digits-tiny", tmp_path)
+    try:
+        _create(cluster, grace_period=3600)
+        args = ("--storage", cluster.url, "--study", cluster.study, "--resume")
+        search = _search(cluster, out, *args)
+        running = cluster.wait_running(None, min_age=1.0)
+        search.send_signal(signal.SIGTERM)  # the search only, not its worker processes
+        _assert_handed_back(cluster, search, running)
+        assert not any(t.state is TrialState.RUNNING for t in cluster.trials())
+        _assert_all_ok(cluster, [_search(cluster, out, *args)])
+        assert_exact_budget(cluster.trials(), BUDGET)
     finally:
         cluster.stop_all()

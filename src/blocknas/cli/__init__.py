@@ -37,19 +37,37 @@ def _root() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns user errors into one line on stderr and exit status 2."""
+    from blocknas._signals import exit_status, sigterm_interrupts
+
     _register_commands()
     try:
-        app(args=argv, prog_name="blocknas")
+        with sigterm_interrupts():
+            app(args=argv, prog_name="blocknas")
     except BlocknasError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
-    except SystemExit as exc:  # typer exits on its own after --help, usage errors and success
-        code = exc.code
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # typer exits on its own after --help, usage errors and success, and turns Ctrl-C or
+        # SIGTERM in a command into exit status 130 without a word.
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            word, status = exit_status(interrupt)
+            typer.echo(word, err=True)
+            return status
+        code = exc.code if isinstance(exc, SystemExit) else 1
         return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt an exit stands for, following the chain of exceptions as a
+    traceback shows it (a command that reports its interruption itself suppresses it)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return None
 
 
 if __name__ == "__main__":

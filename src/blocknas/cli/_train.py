@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
+from blocknas._signals import exit_status
 from blocknas.cli import app
 from blocknas.errors import ConfigError
 
@@ -67,12 +68,12 @@ def train_command(
 def _interruptible(out: Path, run: Callable[[], TrainResult]) -> TrainResult:
     try:
         return run()
-    except KeyboardInterrupt:
-        hint = "interrupted"
+    except KeyboardInterrupt as exc:
+        hint, status = exit_status(exc)
         if (out / "last.pt").exists():
             hint += f"; continue with: blocknas train --out {out} --resume"
         typer.echo(hint, err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(status) from None
 
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:

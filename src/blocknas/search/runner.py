@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from blocknas._signals import Terminated
 from blocknas.errors import BlocknasError, ConfigError, StorageError
 from blocknas.search.config import SearchConfig, load_search_config
 from blocknas.search.study import (
@@ -163,16 +164,20 @@ def _worker_process(
     import optuna
     import torch
 
+    from blocknas._signals import exit_status, sigterm_interrupts
+
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        # The local search's own config: its hook is the user's, not the database's.
-        run_worker(storage, study_name, device=device, worker_index=index, allow_hook=True)
+        # The local search's own config: its hook is the user's, not the database's. The
+        # search forwards a SIGTERM it receives to its workers.
+        with sigterm_interrupts():
+            run_worker(storage, study_name, device=device, worker_index=index, allow_hook=True)
     except BlocknasError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(exit_status(exc)[1])
 
 
 # --------------------------------------------------------------------------- search
@@ -425,11 +430,17 @@ def _run(
         while any(w.is_alive() for w in workers):
             time.sleep(_POLL_S)
             bar.update(study.get_trials(deepcopy=False))
+    except Terminated:
+        # Ctrl-C reaches every process of the terminal's group; SIGTERM only this one.
+        for w in workers:
+            if w.is_alive():
+                w.terminate()  # SIGTERM: the worker hands its trial back
+        raise
     finally:
         for w in workers:
             w.join(timeout=60)
             if w.is_alive():  # a worker stuck after Ctrl-C; its trial is re-run on resume
-                w.terminate()
+                w.kill()
                 w.join()
     bar.update(study.get_trials(deepcopy=False))
     failed = [w.name for w in workers if w.exitcode not in (0, None)]
