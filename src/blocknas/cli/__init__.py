@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             word, status = exit_status(interrupt)
             typer.echo(word, err=True)
             return status
-        code = exc.code if isinstance(exc, SystemExit) else 1
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        assert isinstance(exc, SystemExit)  # a KeyboardInterrupt is its own interrupt
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 
