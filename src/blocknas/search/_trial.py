@@ -1,6 +1,6 @@
 """One trial, start to finish: sample, build, profile, check constraints, train, record.
 
-Outcomes (trial state and what is recorded, see the search contract):
+Outcomes (trial state and what is recorded):
 
 * unbuildable model, invalid sampled keys, divergence, out of memory, any other error:
   ``FAIL`` with ``fail_reason``; the search goes on;

@@ -199,7 +199,8 @@ def run_search(
     report: bool = True,
     threads: int | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search and write its run folder; see the search contract for the layout.
+    """Run (or resume) a search and write its run folder (``study.db``, ``search.yaml``,
+    ``trials/NNNN/``, ``pareto.csv`` and, with ``report``, the report files).
 
     Arguments left None come from the config (``n_trials``, ``timeout``, ``n_jobs``). With
     ``timeout`` a pilot first measures a typical trial and prints how many trials fit. ``n_jobs``

@@ -55,7 +55,7 @@ __all__ = [
     "validate_storage_url",
 ]
 
-ATTR_KEY = "blocknas"  # study.user_attrs[ATTR_KEY] holds blocknas's study record (SEARCH_CONTRACT)
+ATTR_KEY = "blocknas"  # study.user_attrs[ATTR_KEY]: blocknas's study record (blocknas.search.study)
 
 _SQLITE_BUSY_TIMEOUT_S = 30  # SQLite waits this long for another process's write lock
 _CONNECT_TIMEOUT_S = 10  # an unreachable database server fails in seconds, not minutes

@@ -1,8 +1,11 @@
 """The optuna study of a search: samplers by name, creation with blocknas's study record,
 warm starts, and reading a run folder back.
 
-The record ``study.user_attrs["blocknas"]`` (see the search contract) holds everything a worker
-needs to join: the resolved search config, the objectives, the run folder and the budget.
+The record ``study.user_attrs["blocknas"]`` holds everything a worker needs to join
+(:func:`set_record`): ``version`` (:data:`RECORD_VERSION`), ``objectives`` (name and direction
+of each), ``search_config`` (the resolved search config), ``run_dir`` (the run folder, or None),
+``budget`` (``n_trials`` and ``deadline``, a Unix time or None), ``created`` and, when the study
+was created with one, ``heartbeat`` (:class:`blocknas.search.storage.Heartbeat`).
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class Budget:
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> Budget:
-        """The budget stored in ``study.user_attrs["blocknas"]["budget"]`` (SEARCH_CONTRACT)."""
+        """The budget stored in ``study.user_attrs["blocknas"]["budget"]`` (the study record of
+        :mod:`blocknas.search.study`)."""
         record = study.user_attrs.get(ATTR_KEY)
         stored = record.get("budget") if isinstance(record, Mapping) else None
         if stored is None:
