@@ -35,7 +35,8 @@ and a higher hypervolume at equal wall time.
 
 ``cifar10_small`` reads ../shared/data/cifar10/train (a 10,000-image subset of it) unless
 ``--set data.path=...`` names another folder; on 2 CPU cores it takes about a day, on one GPU
-minutes per seed. ``--out DIR --reuse`` keeps the run folders and reuses finished ones;
+minutes per seed. ``--out DIR --reuse`` keeps the run folders, reuses finished ones and resumes
+the ones whose process was stopped;
 ``--full-run RUN_DIR`` (one seed, the run's own) pairs an early-stopping run with a search
 without it that was already run, replaying its candidates. Last line: one JSON object with the
 figures.
@@ -157,9 +158,11 @@ def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
 
 
 def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
-    """Create ``out``'s study with every trial of the run in ``leader`` queued, in trial order."""
+    """Create ``out``'s study with every trial of the run in ``leader`` queued, in trial order;
+    a trial whose worker was lost is left out (its re-run, later in the order, stands for it)."""
     from blocknas.search import load_run
     from blocknas.search.config import load_search_config
+    from blocknas.search.storage import reruns
     from blocknas.search.study import create_search_study
 
     source, _ = load_run(leader)
@@ -167,22 +170,36 @@ def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
     study = create_search_study(
         load_search_config(cfg), storage=f"sqlite:///{(out / 'study.db').resolve()}"
     )
-    for t in sorted(source.get_trials(deepcopy=False), key=lambda t: t.number):
-        study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
+    trials = source.get_trials(deepcopy=False)
+    lost = reruns(trials)
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.number not in lost:
+            study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
 
 
 def _run(
     cfg: dict[str, Any], out: Path, *, reuse: bool, leader: Path | None = None
 ) -> dict[str, Any]:
-    """Run one search into ``out`` (replaying the trials of ``leader`` when given)."""
+    """Run one search into ``out`` (replaying the trials of ``leader`` when given).
+
+    With ``reuse``, a finished run in ``out`` is measured as it is and an unfinished one (its
+    process was stopped) is resumed: its finished trials are kept, the lost one is re-run, and
+    its wall-clock figures then include the stop (``"resumed": true``).
+    """
     from blocknas.search import run_search
 
     if reuse and (out / "study.db").is_file():
         result = _measure_finished(out)
-        if result["trials"] >= cfg["n_trials"]:
+        if result["complete"] + result["pruned"] >= cfg["n_trials"]:
             return result
-        shutil.rmtree(out)
-    elif out.exists():
+        print(f"resuming {out.name}: {result['complete'] + result['pruned']} of "
+              f"{cfg['n_trials']} trials done; its wall time will include the stop",
+              flush=True)  # fmt: skip
+        run_search(cfg, out_dir=out, progress=False, report=False, resume=True)
+        result = _measure_finished(out)
+        result["resumed"] = True
+        return result
+    if out.exists():
         shutil.rmtree(out)
     if leader is not None:
         _queue(cfg, out, leader)
@@ -266,7 +283,7 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true",
         help="reuse finished run folders under --out (e.g. the searches without early stopping, "
-        "which do not depend on --min-epochs/--eta)",
+        "which do not depend on --min-epochs/--eta) and resume unfinished ones",
     )  # fmt: skip
     args = parser.parse_args()
 
@@ -347,6 +364,8 @@ def main() -> None:
             "hv_full_at_equal_time": round(_hv_at(off["trace"], equal_t), 4),
             "complete_es": on["complete"],
             "complete_full": off["complete"],
+            # A resumed run's wall clock includes its stop: its equal-time figures are not fair.
+            "resumed": [name for name, r in (("es", on), ("full", off)) if r.get("resumed")],
             "rungs_es": on["rungs"],
             "trace_es": on["trace"],
             "trace_full": off["trace"],
