@@ -16,7 +16,9 @@ evaluation), and the hypervolume at equal time is the run's at the moment the re
 
 ``--resample K --trials N`` pools the finished trials of all given runs and replays K searches
 of N trials drawn from the pool (with replacement, in random order): how the loss of
-hypervolume depends on the number of trials, which one run cannot show.
+hypervolume depends on the number of trials, which one run cannot show. ``--first N`` replays
+each run as it stood after its first N trials (by trial number), the same question asked of
+one long search.
 
     python benchmarks/early_stopping_whatif.py RUN_DIR [RUN_DIR ...] \
         --schedule 1:9:3 --schedule 3:9:3 [--compare ES_RUN_DIR ...] [--resample 30 --trials 48]
@@ -164,11 +166,15 @@ def main() -> None:
     parser.add_argument("--resample", type=int, default=0, help="pooled searches to replay")
     parser.add_argument("--trials", type=int, default=40, help="trials of a pooled search")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first", type=int, default=None, metavar="N",
+                        help="replay each run as it stood after its first N trials")  # fmt: skip
     args = parser.parse_args()
     if args.compare and len(args.compare) != len(args.runs):
         raise SystemExit("--compare needs one run with early stopping per run given")
 
     loaded = [_curves(run) for run in args.runs]
+    if args.first is not None:
+        loaded = [([c for c in curves if c.number < args.first], cfg) for curves, cfg in loaded]
     result: dict[str, Any] = {"benchmark": "early_stopping_whatif", "schedules": []}
     for schedule in args.schedule:
         label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
