@@ -118,15 +118,16 @@ def test_rank_of_each_entry_is_its_position_not_the_entry_at_that_position() -> 
 
 
 def test_decision_uses_the_rank_of_the_new_trial() -> None:
-    # η = 2: the top ⌊5/2⌋ = 2 go on. The new trial (entry 4) has rank 1 -> goes on. Taking its
-    # index (4) or order[4] (2) as the rank would stop it.
+    # η = 3: the top ⌈5/3⌉ = 2 go on (fewer than 5/3 entries ahead). The new trial (entry 4) has
+    # rank 1 -> goes on. Taking its index (4) or order[4] (2) as the rank would stop it.
     crowding = {"tie_break": "crowding"}
-    eta2 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=8, eta=2, **crowding), MAX_MIN)
-    assert not eta2.decide(RUNG, 4)
-    assert eta2.decide(RUNG, 1)  # on the front, but after the cut inside the front (rank 2)
-    # η = 3: only ⌊5/3⌋ = 1 goes on: entry 3 only.
     eta3 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, **crowding), MAX_MIN)
-    assert [eta3.decide(RUNG, i) for i in range(5)] == [True, True, True, False, True]
+    assert not eta3.decide(RUNG, 4)
+    assert eta3.decide(RUNG, 1)  # on the front, but after the cut inside the front (rank 2)
+    assert [eta3.decide(RUNG, i) for i in range(5)] == [True, True, True, False, False]
+    # η = 2: ⌈5/2⌉ = 3 go on: entries 3, 4 and 1.
+    eta2 = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=8, eta=2, **crowding), MAX_MIN)
+    assert [eta2.decide(RUNG, i) for i in range(5)] == [True, False, True, False, False]
 
 
 # A rung where the cut goes through the front: (accuracy ↑, parameters ↓ on log10 between 100
@@ -149,7 +150,7 @@ def test_hypervolume_tie_break_keeps_the_trade_off_crowding_drops() -> None:
     assert ranks.tolist() == [1, 0, 2]
     # Crowding distance ranks both ends (entries 0 and 2) first and the trade-off last.
     assert rung_ranks(TRADE_OFF, MAX_MIN, "crowding").tolist() == [0, 2, 1]
-    # η = 3 keeps ⌊3/3⌋ = 1 entry: the trade-off (the newest trial) with the default, the
+    # η = 3 keeps ⌈3/3⌉ = 1 entry: the trade-off (the newest trial) with the default, the
     # chance-level model with crowding.
     default = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3)
     assert default.tie_break == "hypervolume"
@@ -179,7 +180,8 @@ def test_epsnet_tie_break_orders_the_cut_front_by_spread() -> None:
     assert ranks[[4, 0, 2]].tolist() == [0, 1, 2]
     config = EarlyStoppingConfig(min_epochs=1, max_epochs=4, eta=2, tie_break="epsnet")
     asha = MOASHA(config, MAX_MIN)
-    assert [asha.decide(front, i) for i in range(5)] == [False, True, True, True, False]
+    # η = 2 keeps ⌈5/2⌉ = 3: entries 4, 0 and 2.
+    assert [asha.decide(front, i) for i in range(5)] == [False, True, False, True, False]
 
 
 # --- decisions through the study storage ------------------------------------------------------
@@ -194,9 +196,21 @@ def test_dominated_trial_stops_and_front_trial_goes_on() -> None:
     asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
     for values in ([0.80, 10.0], [0.70, 20.0], [0.75, 15.0]):
         _record(asha, study, values)
-    # n = 4, top ⌊4/3⌋ = 1: a dominated trial stops, one that dominates everyone goes on.
+    # n = 4, top ⌈4/3⌉ = 2: a trial dominated by all three stops, one that dominates everyone
+    # goes on.
     assert _record(asha, study, [0.60, 30.0])
     assert not _record(asha, study, [0.90, 5.0])
+
+
+def test_a_trial_with_fewer_than_n_over_eta_ahead_goes_on() -> None:
+    # Rounding the kept share up: with n = 4 and η = 3 the second of four entries has one entry
+    # ahead (fewer than 4/3) and goes on; the third has two ahead and stops.
+    study = _study()
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    for values in ([0.90, 5.0], [0.50, 50.0], [0.40, 60.0]):
+        _record(asha, study, values)
+    assert not _record(asha, study, [0.80, 10.0])  # position 1 of 4
+    assert _record(asha, study, [0.45, 55.0])  # position 3 of 5: ⌈5/3⌉ = 2
 
 
 def test_rung_with_fewer_than_eta_entries_lets_trials_through() -> None:
@@ -221,7 +235,8 @@ def test_entries_of_every_state_are_ranked_and_records_are_written() -> None:
     numbers, table = asha.rung_table(study.get_trials(), 1, 0)
     assert numbers == [0, 1, 2]
     assert table.tolist() == [[0.7, 3.0], [0.8, 2.0], [0.9, 1.0]]
-    # A fourth entry competes with all three states: ⌊4/3⌋ = 1 place, taken by the running one.
+    # A fourth entry competes with all three states: ⌈4/3⌉ = 2 places, taken by the running and
+    # the complete one, which both dominate it.
     newcomer = study.ask()
     assert asha.should_stop(newcomer, 1, [0.75, 2.5])
     assert newcomer.user_attrs[rung_attr(1)] == [0.75, 2.5]

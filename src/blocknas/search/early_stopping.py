@@ -271,12 +271,13 @@ class MOASHA:
     asynchronous successive halving, Li et al., 2020): the n trials of the same bracket that have
     recorded this rung, the new one included and whatever their state now (running, complete,
     pruned, failed), are ordered by Pareto front, then inside a front by the tie-breaker, then by
-    trial number. ASHA promotes the top ⌊n/η⌋ of a rung. A stopping scheme cannot make a trial
+    trial number. ASHA promotes the top 1/η of a rung. A stopping scheme cannot make a trial
     wait until enough others arrive, so the decision is taken once, when the trial arrives:
 
-    * n < η: ⌊n/η⌋ would be 0 and no entry can be judged yet; the trial goes on.
+    * n < η: no entry can be judged yet; the trial goes on.
     * otherwise the trial goes on iff its position in that order (0-based, computed for the
-      trial itself via :func:`rung_ranks`) is < ⌊n/η⌋. Fronts wholly above the cut go on,
+      trial itself via :func:`rung_ranks`) is < ⌈n/η⌉, i.e. fewer than n/η entries rank ahead
+      of it (:func:`~blocknas.search._asha.n_continuing`). Fronts wholly above the cut go on,
       fronts wholly below stop; the tie-breaker only matters in the front the cut goes through.
 
     Earlier arrivals are judged against fewer trials, as in ASHA; later ones against all.
