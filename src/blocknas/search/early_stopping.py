@@ -61,7 +61,7 @@ from blocknas.search._asha import (
     rung_ranks,
     weighted_bracket,
 )
-from blocknas.search.storage import reruns
+from blocknas.search.storage import is_rerun, reruns
 
 if TYPE_CHECKING:
     import optuna
@@ -417,11 +417,10 @@ def forget_inherited_records(trial: optuna.Trial) -> None:
     """Clear the rung records a re-run trial inherited from the lost trial it re-runs.
 
     optuna cannot delete a user attribute, so each one is set to None, which every reader here
-    takes as absent. Does nothing for a trial that is not a re-run (no ``failed_trial`` system
-    attribute).
+    takes as absent. Does nothing for a trial that is not a re-run
+    (:func:`blocknas.search.storage.is_rerun`).
     """
-    # optuna.Trial exposes no system attributes; read them as optuna's own set_constraint does.
-    if "failed_trial" not in trial.storage.get_trial_system_attrs(trial._trial_id):
+    if not is_rerun(trial):
         return
     inherited = [
         key

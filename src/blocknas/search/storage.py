@@ -46,6 +46,7 @@ __all__ = [
     "Heartbeat",
     "MaskingFilter",
     "check_space_matches",
+    "is_rerun",
     "load_existing_study",
     "mask_url",
     "open_storage",
@@ -391,6 +392,12 @@ def reruns(trials: Collection[FrozenTrial]) -> dict[int, int]:
         if isinstance(history, list) and history:
             found[int(history[-1])] = t.number
     return found
+
+
+def is_rerun(trial: optuna.Trial) -> bool:
+    """Whether ``trial`` re-runs a lost trial (optuna's retry records ``failed_trial`` in it)."""
+    # optuna.Trial exposes no system attributes; read them as optuna's own set_constraint does.
+    return "failed_trial" in trial.storage.get_trial_system_attrs(trial._trial_id)
 
 
 def _retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
