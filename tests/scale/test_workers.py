@@ -106,6 +106,11 @@ def _search(cluster: Cluster, out: Path, *extra: str):
     )  # fmt: skip
 
 
+def _search_created_study(cluster: Cluster, out: Path):
+    """``_search`` on the cluster's study, created beforehand (``_create``)."""
+    return _search(cluster, out, "--storage", cluster.url, "--study", cluster.study, "--resume")
+
+
 def test_d_sqlite_two_jobs_exact_budget(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cluster = Cluster(f"sqlite:///{out / 'study.db'}", "digits-tiny", tmp_path)
@@ -125,8 +130,7 @@ def test_d_sqlite_two_jobs_killed_worker_retried(tmp_path: Path) -> None:
     cluster = Cluster(f"sqlite:///{out / 'study.db'}", "digits-tiny", tmp_path)
     try:
         _create(cluster)
-        search = _search(cluster, out, "--storage", cluster.url, "--study", cluster.study,
-                         "--resume")  # fmt: skip
+        search = _search_created_study(cluster, out)
         killed = cluster.wait_running(None, min_age=1.0)
         os.kill(worker_pid(killed), signal.SIGKILL)  # one of the search's worker processes
         _assert_all_ok(cluster, [search])
@@ -172,13 +176,12 @@ def test_e_sigterm_on_a_search_reaches_its_worker_processes(tmp_path: Path) -> N
     cluster = Cluster(f"sqlite:///{out / 'study.db'}", "digits-tiny", tmp_path)
     try:
         _create(cluster, grace_period=3600)
-        args = ("--storage", cluster.url, "--study", cluster.study, "--resume")
-        search = _search(cluster, out, *args)
+        search = _search_created_study(cluster, out)
         running = cluster.wait_running(None, min_age=1.0)
         search.send_signal(signal.SIGTERM)  # the search only, not its worker processes
         _assert_handed_back(cluster, search, running)
         assert not any(t.state is TrialState.RUNNING for t in cluster.trials())
-        _assert_all_ok(cluster, [_search(cluster, out, *args)])
+        _assert_all_ok(cluster, [_search_created_study(cluster, out)])
         assert_exact_budget(cluster.trials(), BUDGET)
     finally:
         cluster.stop_all()
