@@ -20,8 +20,18 @@ hypervolume depends on the number of trials, which one run cannot show. ``--firs
 each run as it stood after its first N trials (by trial number), the same question asked of
 one long search.
 
+Compute is counted two ways: epochs (passes over the training set, whatever the model) and
+MAC-epochs (each epoch weighted by the model's multiply-accumulates per image, i.e. proportional
+to training FLOPs: a stopped 50k-parameter model saves more than a stopped 5k one).
+
+``--save-curves FILE`` writes the curves of the given runs (and each run's search config) to a
+JSON file, a few kB a trial; such a file can stand in for its runs in later calls, so that a
+replay does not need the run folders (or the CPU-days behind them).
+
     python benchmarks/early_stopping_whatif.py RUN_DIR [RUN_DIR ...] \
         --schedule 1:9:3 --schedule 3:9:3 [--compare ES_RUN_DIR ...] [--resample 30 --trials 48]
+    python benchmarks/early_stopping_whatif.py RUN_DIR ... --schedule 3:27:3 --save-curves C.json
+    python benchmarks/early_stopping_whatif.py C.json --schedule 3:27:3
 
 A schedule is ``min_epochs:max_epochs:eta``; max_epochs must be the runs' training length.
 Last line: one JSON object with the figures.
@@ -31,7 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +57,32 @@ class Curve:
     rung_metric: tuple[float, ...]  # the accuracy objective's metric after each epoch
     epoch_seconds: tuple[float, ...] = ()  # each epoch's recorded time
     overhead: float = 0.0  # the trial's wall time outside its epochs
+    macs: float = 0.0  # multiply-accumulates per image (forward)
 
 
-def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
+@dataclass(frozen=True)
+class Run:
+    """The curves of one run and its search config (raw, as in the run's search.yaml)."""
+
+    name: str
+    curves: list[Curve]
+    config: dict[str, Any]
+
+    @property
+    def cfg(self) -> Any:
+        from blocknas.search.config import load_search_config
+
+        return load_search_config(self.config)
+
+
+def _curves(run_dir: Path) -> Run:
     """Finished feasible trials of a run, in trial order, and the run's search config."""
+    import yaml
     from optuna.trial import TrialState
 
     from blocknas._io import trial_dir
     from blocknas.search import load_run
-    from blocknas.search.study import feasible
+    from blocknas.search.study import CONFIG_FILE, feasible
 
     study, cfg = load_run(run_dir)
     names = [o.name for o in cfg.objectives]
@@ -70,8 +97,36 @@ def _curves(run_dir: Path) -> tuple[list[Curve], Any]:
         seconds = tuple(e["seconds"] for e in epochs)
         wall = (t.datetime_complete - t.datetime_start).total_seconds()
         curves.append(Curve(t.number, tuple(t.values), tuple(e[metric] for e in epochs),
-                            seconds, max(wall - sum(seconds), 0.0)))  # fmt: skip
-    return curves, cfg
+                            seconds, max(wall - sum(seconds), 0.0),
+                            float(t.user_attrs.get("macs", 0.0))))  # fmt: skip
+    config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+    return Run(run_dir.name, curves, config)
+
+
+def _load(path: Path) -> list[Run]:
+    """The runs of a run folder, or of a file written by ``--save-curves``."""
+    if path.is_dir():
+        return [_curves(path)]
+    try:
+        saved = json.loads(path.read_text())
+        return [
+            Run(r["name"], [_curve(c) for c in r["curves"]], r["config"]) for r in saved["runs"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{path}: not a run folder nor a --save-curves file ({exc})") from None
+
+
+def _curve(saved: dict[str, Any]) -> Curve:
+    sequences = ("values", "rung_metric", "epoch_seconds")
+    return Curve(**{k: tuple(v) if k in sequences else v for k, v in saved.items()})
+
+
+def _save(runs: list[Run], path: Path) -> None:
+    from blocknas._io import write_text
+
+    data = {"runs": [{"name": r.name, "config": r.config,
+                      "curves": [asdict(c) for c in r.curves]} for r in runs]}  # fmt: skip
+    write_text(path, json.dumps(data, separators=(",", ":")) + "\n")
 
 
 def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
@@ -84,7 +139,7 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
     asha = MOASHA(schedule, cfg.directions, scale=hypervolume_scale(objectives))
     rungs: dict[tuple[int, int], list[list[float]]] = {}
     epochs, finished, stopped = 0, [], {}
-    es_seconds = 0.0
+    es_seconds = es_macs = 0.0
     for curve in curves:
         if len(curve.rung_metric) != schedule.max_epochs:
             raise SystemExit(
@@ -105,10 +160,12 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
             trained = schedule.max_epochs
             finished.append(curve.values)
         epochs += trained
+        es_macs += trained * curve.macs
         es_seconds += curve.overhead + sum(curve.epoch_seconds[:trained])
     full = front_hypervolume([c.values for c in curves], objectives)[1]
     hv = front_hypervolume(finished, objectives)[1]
     full_epochs = schedule.max_epochs * len(curves)
+    full_macs = schedule.max_epochs * sum(c.macs for c in curves)
     # The run without early stopping at the moment the replay ends: its trials that had
     # finished by then, one after the other as the single worker ran them.
     ends = np.cumsum([c.overhead + sum(c.epoch_seconds) for c in curves])
@@ -119,6 +176,7 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
         "epochs_es": epochs,
         "epochs_full": full_epochs,
         "compute_ratio": round(full_epochs / max(epochs, 1), 3),
+        "compute_ratio_macs": round(full_macs / es_macs, 3) if es_macs > 0 else 0.0,
         "hv_es": round(hv, 4),
         "hv_full": round(full, 4),
         "hv_diff_pct": round(100.0 * (hv - full) / full, 2) if full > 0 else 0.0,
@@ -157,8 +215,9 @@ def _schedule(text: str) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, nargs="+", help="run folders without early stopping")
-    parser.add_argument("--schedule", action="append", required=True, type=_schedule,
+    parser.add_argument("runs", type=Path, nargs="+",
+                        help="run folders without early stopping, or --save-curves files")  # fmt: skip
+    parser.add_argument("--schedule", action="append", default=[], type=_schedule,
                         help="min_epochs:max_epochs:eta (repeatable)")  # fmt: skip
     parser.add_argument("--compare", type=Path, nargs="*", default=[],
                         help="runs with early stopping of the same candidates as RUNS, in the "
@@ -168,65 +227,76 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", type=int, default=None, metavar="N",
                         help="replay each run as it stood after its first N trials")  # fmt: skip
+    parser.add_argument("--save-curves", type=Path, default=None, metavar="FILE",
+                        help="write the runs' curves to FILE (JSON), to replay them later")  # fmt: skip
     args = parser.parse_args()
-    if args.compare and len(args.compare) != len(args.runs):
-        raise SystemExit("--compare needs one run with early stopping per run given")
+    if not args.schedule and args.save_curves is None:
+        parser.error("give at least one --schedule (or --save-curves)")
 
-    loaded = [_curves(run) for run in args.runs]
+    runs = [run for path in args.runs for run in _load(path)]
+    if args.compare and len(args.compare) != len(runs):
+        raise SystemExit("--compare needs one run with early stopping per run given")
+    if args.save_curves is not None:
+        _save(runs, args.save_curves)
+        print(f"saved {sum(len(r.curves) for r in runs)} curves of {len(runs)} runs to "
+              f"{args.save_curves}", flush=True)  # fmt: skip
     if args.first is not None:
-        loaded = [([c for c in curves if c.number < args.first], cfg) for curves, cfg in loaded]
+        runs = [replace(r, curves=[c for c in r.curves if c.number < args.first]) for r in runs]
+    configs = [r.cfg for r in runs]
     result: dict[str, Any] = {"benchmark": "early_stopping_whatif", "schedules": []}
     for schedule in args.schedule:
         label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
         entry: dict[str, Any] = {"schedule": label, "rungs": list(schedule.decision_rungs())}
         per_run = []
-        for i, (curves, cfg) in enumerate(loaded):
-            row = {"run": str(args.runs[i]), **replay(curves, cfg, schedule)}
+        for i, (run, cfg) in enumerate(zip(runs, configs, strict=True)):
+            row = {"run": run.name, **replay(run.curves, cfg, schedule)}
             if args.compare:
                 measured = _measured(args.compare[i])
                 if measured["schedule"] == label:
                     row["measured"] = measured
             per_run.append(row)
-            print(f"{label} {args.runs[i].name}: {row['epochs_es']} / {row['epochs_full']} "
-                  f"epochs ({row['compute_ratio']:.2f}x), HV {row['hv_es']:.4f} / "
+            print(f"{label} {run.name}: {row['epochs_es']} / {row['epochs_full']} "
+                  f"epochs ({row['compute_ratio']:.2f}x; MAC-epochs "
+                  f"{row['compute_ratio_macs']:.2f}x), HV {row['hv_es']:.4f} / "
                   f"{row['hv_full']:.4f} ({row['hv_diff_pct']:+.2f} %), stopped {row['stopped']}, "
                   f"at {row['seconds_es']:.0f} s of {row['seconds_full']:.0f} s HV {row['hv_es']:.4f}"
                   f" / {row['hv_full_at_equal_time']:.4f}"
                   + (f"; measured run: {row['measured']}" if "measured" in row else ""),
                   flush=True)  # fmt: skip
         entry["per_run"] = per_run
-        entry["mean_compute_ratio"] = round(
-            float(np.mean([r["compute_ratio"] for r in per_run])), 3
-        )
-        entry["mean_hv_diff_pct"] = round(float(np.mean([r["hv_diff_pct"] for r in per_run])), 2)
+        for key in ("compute_ratio", "compute_ratio_macs", "hv_diff_pct"):
+            entry[f"mean_{key}"] = round(float(np.mean([r[key] for r in per_run])), 3)
         entry["higher_at_equal_time"] = sum(
             r["hv_es"] > r["hv_full_at_equal_time"] for r in per_run
         )
         if args.resample:
-            rng = np.random.default_rng(args.seed)
-            pool = [c for curves, _ in loaded for c in curves]
-            cfg = loaded[0][1]
-            ratios, diffs, higher = [], [], []
-            for _ in range(args.resample):
-                drawn = [pool[j] for j in rng.integers(len(pool), size=args.trials)]
-                drawn = [replace(c, number=n) for n, c in enumerate(drawn)]
-                row = replay(drawn, cfg, schedule)
-                ratios.append(row["compute_ratio"])
-                diffs.append(row["hv_diff_pct"])
-                higher.append(row["hv_es"] > row["hv_full_at_equal_time"])
-            d = np.array(diffs)
-            entry["resampled"] = {
-                "searches": args.resample, "trials": args.trials, "pool": len(pool),
-                "mean_compute_ratio": round(float(np.mean(ratios)), 3),
-                "mean_hv_diff_pct": round(float(d.mean()), 2),
-                "median_hv_diff_pct": round(float(np.median(d)), 2),
-                "share_within_2pct": round(float((d >= -2.0).mean()), 3),
-                "share_higher_at_equal_time": round(float(np.mean(higher)), 3),
-            }  # fmt: skip
-            print(f"{label} resampled {args.resample} x {args.trials} trials from {len(pool)}: "
+            entry["resampled"] = _resample(runs, configs[0], schedule, args)
+            print(f"{label} resampled {args.resample} x {args.trials} trials: "
                   f"{entry['resampled']}", flush=True)  # fmt: skip
         result["schedules"].append(entry)
     print(json.dumps(result))
+
+
+def _resample(runs: list[Run], cfg: Any, schedule: Any, args: argparse.Namespace) -> dict:
+    """``args.resample`` searches of ``args.trials`` trials drawn from the pooled curves."""
+    rng = np.random.default_rng(args.seed)
+    pool = [c for run in runs for c in run.curves]
+    rows = []
+    for _ in range(args.resample):
+        drawn = [pool[j] for j in rng.integers(len(pool), size=args.trials)]
+        rows.append(replay([replace(c, number=n) for n, c in enumerate(drawn)], cfg, schedule))
+    d = np.array([row["hv_diff_pct"] for row in rows])
+    return {
+        "searches": args.resample, "trials": args.trials, "pool": len(pool),
+        "mean_compute_ratio": round(float(np.mean([r["compute_ratio"] for r in rows])), 3),
+        "mean_compute_ratio_macs": round(
+            float(np.mean([r["compute_ratio_macs"] for r in rows])), 3),
+        "mean_hv_diff_pct": round(float(d.mean()), 2),
+        "median_hv_diff_pct": round(float(np.median(d)), 2),
+        "share_within_2pct": round(float((d >= -2.0).mean()), 3),
+        "share_higher_at_equal_time": round(
+            float(np.mean([r["hv_es"] > r["hv_full_at_equal_time"] for r in rows])), 3),
+    }  # fmt: skip
 
 
 if __name__ == "__main__":
