@@ -25,7 +25,7 @@ MAC-epochs (each epoch weighted by the model's multiply-accumulates per image, i
 to training FLOPs: a stopped 50k-parameter model saves more than a stopped 5k one).
 
 ``--save-curves FILE`` writes the curves of the given runs (and each run's search config) to a
-JSON file, a few kB a trial; such a file can stand in for its runs in later calls, so that a
+JSON file, under 1 kB a trial; such a file can stand in for its runs in later calls, so that a
 replay does not need the run folders (or the CPU-days behind them).
 
     python benchmarks/early_stopping_whatif.py RUN_DIR [RUN_DIR ...] \
