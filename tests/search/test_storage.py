@@ -319,6 +319,24 @@ def test_stale_trial_is_failed_and_its_params_retried_once(url: str) -> None:
     assert study.trials[retry.number].system_attrs["failed_trial"] == lost.number
 
 
+def test_interrupted_claim_is_failed_after_grace_and_retried(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(interval=1, grace_period=2))
+    # A claim whose database went away between the ask and the first heartbeat: the trial
+    # exists, RUNNING, without a heartbeat, and its claimer has moved on.
+    orphan = study.ask()
+    x = orphan.suggest_float("x", 0.0, 1.0)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    # Within the grace period it may still be a claim in progress: it holds the budget.
+    assert claim_trial(study, Budget(n_trials=1), poll_interval=0.1, stop=stop) is None
+    assert study.trials[orphan.number].state is TrialState.RUNNING
+    later = claim_trial(study, Budget(n_trials=1), clock=lambda: time.time() + 10)
+    assert later is not None and later.number != orphan.number
+    assert study.trials[orphan.number].state is TrialState.FAIL
+    assert later.params == {"x": x}
+    assert study.trials[later.number].system_attrs["failed_trial"] == orphan.number
+
+
 def test_budget_held_by_running_trial_waits_then_takes_over(url: str) -> None:
     study = _study(url, heartbeat=Heartbeat(interval=1, grace_period=2))
     running = claim_trial(study, Budget(n_trials=1))

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import math
@@ -298,12 +299,59 @@ def _named_lock(backend: RDBStorage, study_id: int) -> Iterator[None]:
                     conn.invalidate()
 
 
-def _fail_stale_trials(study: optuna.Study) -> None:
+def _fail_stale_trials(study: optuna.Study, clock: Callable[[], float] = time.time) -> None:
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    _fail_abandoned_claims(study, clock)
+
+
+def _fail_abandoned_claims(study: optuna.Study, clock: Callable[[], float]) -> None:
+    """Fail (and queue again, as a stale trial is) each running trial that never recorded a
+    heartbeat and started more than the grace period ago.
+
+    A claim asks for the trial and records its first heartbeat under the claim lock; when the
+    database goes away in between (or the answer to the ask is lost), the claimer retries the
+    whole claim and the asked trial stays RUNNING with no heartbeat, which optuna's stale-trial
+    check never looks at. Left alone it holds a place in the budget for ever and the workers wait
+    on it. ``datetime_start`` is the asking worker's clock; like the heartbeats, this assumes the
+    machines' clocks agree to well within the grace period.
+    """
+    import sqlalchemy
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._rdb.models import TrialHeartbeatModel
+    from optuna.trial import TrialState
+
+    backend = _backend(study)
+    interval = backend.get_heartbeat_interval()
+    if interval is None:
+        return
+    grace = backend.grace_period or 2 * interval  # optuna's default when none is set
+    now = clock()
+    old = {
+        t._trial_id: t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.datetime_start is not None and now - t.datetime_start.timestamp() > grace
+    }
+    if not old:
+        return
+    query = sqlalchemy.select(TrialHeartbeatModel.trial_id).where(
+        TrialHeartbeatModel.trial_id.in_(list(old))
+    )
+    with backend.engine.connect() as conn:
+        beating = set(conn.execute(query).scalars())
+    callback = backend.get_heartbeat_stale_trial_callback()
+    for trial_id in sorted(set(old) - beating):
+        try:
+            if not backend.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:  # another worker got there first
+            continue
+        _log.warning("trial %d: its claim was interrupted; failed", old[trial_id].number)
+        if callback is not None:
+            callback(study, copy.deepcopy(backend.get_trial(trial_id)))
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
@@ -360,7 +408,7 @@ _WAIT = object()  # the budget is held by trials running elsewhere
 
 def _try_claim(study: optuna.Study, budget: Budget, clock: Callable[[], float]) -> object:
     with _claim_lock(study):
-        _fail_stale_trials(study)
+        _fail_stale_trials(study, clock)
         counts = count_trials(study)
         if budget.deadline is not None and clock() >= budget.deadline:
             return None
