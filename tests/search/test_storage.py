@@ -319,6 +319,7 @@ def test_stale_trial_is_failed_and_its_params_retried_once(url: str) -> None:
     assert study.trials[retry.number].system_attrs["failed_trial"] == lost.number
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_interrupted_claim_is_failed_after_grace_and_retried(url: str) -> None:
     study = _study(url, heartbeat=Heartbeat(interval=1, grace_period=2))
     # A claim whose database went away between the ask and the first heartbeat: the trial
