@@ -321,7 +321,7 @@ def _fail_abandoned_claims(study: optuna.Study, clock: Callable[[], float]) -> N
     """
     import sqlalchemy
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages._rdb.models import TrialHeartbeatModel
+    from optuna.storages._rdb.models import TrialHeartbeatModel  # no public heartbeat read
     from optuna.trial import TrialState
 
     backend = _backend(study)
