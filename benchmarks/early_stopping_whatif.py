@@ -33,7 +33,8 @@ replay does not need the run folders (or the CPU-days behind them).
     python benchmarks/early_stopping_whatif.py RUN_DIR ... --schedule 3:27:3 --save-curves C.json
     python benchmarks/early_stopping_whatif.py C.json --schedule 3:27:3
 
-A schedule is ``min_epochs:max_epochs:eta``; max_epochs must be the runs' training length.
+A schedule is ``min_epochs:max_epochs:eta``, optionally ``:tie_break`` (hypervolume, the
+default, crowding or epsnet); max_epochs must be the runs' training length.
 Last line: one JSON object with the figures.
 """
 
@@ -204,13 +205,21 @@ def _measured(es_run: Path) -> dict[str, Any]:
 
 
 def _schedule(text: str) -> Any:
+    from blocknas.errors import ConfigError
     from blocknas.search.early_stopping import EarlyStoppingConfig
 
+    parts = text.split(":")
     try:
-        low, high, eta = (int(part) for part in text.split(":"))
+        low, high, eta = (int(part) for part in parts[:3])
     except ValueError:
-        raise SystemExit(f"--schedule {text!r}: expected min_epochs:max_epochs:eta") from None
-    return EarlyStoppingConfig(min_epochs=low, max_epochs=high, eta=eta)
+        raise SystemExit(
+            f"--schedule {text!r}: expected min_epochs:max_epochs:eta[:tie_break]"
+        ) from None
+    tie_break = parts[3] if len(parts) == 4 else "hypervolume"
+    try:
+        return EarlyStoppingConfig(min_epochs=low, max_epochs=high, eta=eta, tie_break=tie_break)
+    except ConfigError as error:
+        raise SystemExit(f"--schedule {text!r}: {error}") from None
 
 
 def main() -> None:
@@ -218,7 +227,8 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+",
                         help="run folders without early stopping, or --save-curves files")  # fmt: skip
     parser.add_argument("--schedule", action="append", default=[], type=_schedule,
-                        help="min_epochs:max_epochs:eta (repeatable)")  # fmt: skip
+                        help="min_epochs:max_epochs:eta[:tie_break] (repeatable; "
+                        "tie_break: hypervolume, crowding or epsnet)")  # fmt: skip
     parser.add_argument("--compare", type=Path, nargs="*", default=[],
                         help="runs with early stopping of the same candidates as RUNS, in the "
                         "same order; shown beside the schedule they used")  # fmt: skip
@@ -246,6 +256,8 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "early_stopping_whatif", "schedules": []}
     for schedule in args.schedule:
         label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
+        if schedule.tie_break != "hypervolume":
+            label += f":{schedule.tie_break}"
         entry: dict[str, Any] = {"schedule": label, "rungs": list(schedule.decision_rungs())}
         per_run = []
         for i, (run, cfg) in enumerate(zip(runs, configs, strict=True)):
