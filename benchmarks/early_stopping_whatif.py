@@ -210,6 +210,8 @@ def _schedule(text: str) -> Any:
 
     parts = text.split(":")
     try:
+        if len(parts) not in (3, 4):
+            raise ValueError
         low, high, eta = (int(part) for part in parts[:3])
     except ValueError:
         raise SystemExit(
