@@ -24,6 +24,11 @@ Compute is counted two ways: epochs (passes over the training set, whatever the 
 MAC-epochs (each epoch weighted by the model's multiply-accumulates per image, i.e. proportional
 to training FLOPs: a stopped 50k-parameter model saves more than a stopped 5k one).
 
+``--form promotion`` replays the promotion form of asynchronous successive halving instead of
+the stopping form the search runs: a trial waits at a rung and is continued when it is inside the
+top ⌊n/η⌋ of the rung, later arrivals included (one worker; it assumes trials can be paused and
+resumed, which the search cannot do).
+
 ``--save-curves FILE`` writes the curves of the given runs (and each run's search config) to a
 JSON file, under 1 kB a trial; such a file can stand in for its runs in later calls, so that a
 replay does not need the run folders (or the CPU-days behind them).
@@ -130,39 +135,107 @@ def _save(runs: list[Run], path: Path) -> None:
     write_text(path, json.dumps(data, separators=(",", ":")) + "\n")
 
 
-def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
-    """Epochs and final hypervolume of the same candidates with ``schedule``'s early stopping."""
+def _rung_row(curve: Curve, accuracy: int, epoch: int) -> list[float]:
+    """The trial's values at a rung: the accuracy objective read after ``epoch`` epochs."""
+    row = list(curve.values)
+    row[accuracy] = curve.rung_metric[epoch - 1]
+    return row
+
+
+def _stopping_epochs(curves: list[Curve], asha: Any, accuracy: int) -> list[int]:
+    """Epochs each trial trains under the stopping form (the search's rule): judged once, on
+    arrival at each rung, by :meth:`MOASHA.decide`."""
+    schedule = asha.config
+    rungs: dict[tuple[int, int], list[list[float]]] = {}
+    trained = []
+    for curve in curves:
+        bracket = asha.bracket_for(curve.number)
+        epochs = schedule.max_epochs
+        for epoch in schedule.decision_rungs(bracket):
+            table = rungs.setdefault((bracket, epoch), [])
+            table.append(_rung_row(curve, accuracy, epoch))
+            if asha.decide(np.array(table), len(table) - 1):
+                epochs = epoch
+                break
+        trained.append(epochs)
+    return trained
+
+
+def _promotion_epochs(curves: list[Curve], asha: Any, accuracy: int) -> list[int]:
+    """Epochs each trial trains under the promotion form of ASHA (Li et al., 2020), one worker.
+
+    A trial that reaches a rung waits there. Before starting a new trial, the worker continues
+    to the next rung a waiting trial that is inside the top ⌊n/η⌋ of its rung's n entries
+    (ordered as the search orders them, :func:`blocknas.search._asha.rung_ranks`), highest rung
+    first; trials still waiting when the candidates run out have stopped. Assumes a trial can
+    be paused and resumed to the same curve, which the search cannot do.
+    """
+    from blocknas.search._asha import rung_ranks
+
+    schedule = asha.config
+    if schedule.brackets != 1:
+        raise SystemExit("--form promotion replays one bracket only")
+    steps = [*schedule.decision_rungs(), schedule.max_epochs]
+    entries: dict[int, list[int]] = {epoch: [] for epoch in steps[:-1]}
+    promoted: set[tuple[int, int]] = set()
+    trained = [0] * len(curves)
+
+    def promotable() -> tuple[int, int] | None:
+        for k in range(len(steps) - 2, -1, -1):
+            members = entries[steps[k]]
+            keep = len(members) // schedule.eta
+            if keep == 0:
+                continue
+            table = np.array([_rung_row(curves[i], accuracy, steps[k]) for i in members])
+            ranks = rung_ranks(table, asha.directions, schedule.tie_break, asha.scale)
+            for i, rank in zip(members, ranks, strict=True):
+                if rank < keep and (i, k) not in promoted:
+                    return i, k
+        return None
+
+    started = 0
+    while True:
+        job = promotable()
+        if job is not None:
+            i, k = job
+            promoted.add(job)
+        elif started < len(curves):
+            i, k = started, -1
+            started += 1
+        else:
+            return trained
+        trained[i] = steps[k + 1]
+        if k + 1 < len(steps) - 1:
+            entries[steps[k + 1]].append(i)
+
+
+def replay(curves: list[Curve], cfg: Any, schedule: Any, form: str = "stopping") -> dict[str, Any]:
+    """Epochs and final hypervolume of the same candidates with ``schedule``'s early stopping,
+    in the ``form`` of successive halving: "stopping" (the search's) or "promotion"."""
     from blocknas.search.early_stopping import MOASHA
     from blocknas.search.objectives import front_hypervolume, hypervolume_scale
 
     objectives = cfg.objectives
     accuracy = next(j for j, o in enumerate(objectives) if o.name in ("accuracy", "f1"))
-    asha = MOASHA(schedule, cfg.directions, scale=hypervolume_scale(objectives))
-    rungs: dict[tuple[int, int], list[list[float]]] = {}
-    epochs, finished, stopped = 0, [], {}
-    es_seconds = es_macs = 0.0
     for curve in curves:
         if len(curve.rung_metric) != schedule.max_epochs:
             raise SystemExit(
                 f"trial {curve.number} trained {len(curve.rung_metric)} epochs; the schedule "
                 f"needs runs of max_epochs = {schedule.max_epochs}"
             )
-        bracket = asha.bracket_for(curve.number)
-        for epoch in schedule.decision_rungs(bracket):
-            row = list(curve.values)
-            row[accuracy] = curve.rung_metric[epoch - 1]
-            table = rungs.setdefault((bracket, epoch), [])
-            table.append(row)
-            if asha.decide(np.array(table), len(table) - 1):
-                trained = epoch
-                stopped[epoch] = stopped.get(epoch, 0) + 1
-                break
-        else:
-            trained = schedule.max_epochs
-            finished.append(curve.values)
-        epochs += trained
-        es_macs += trained * curve.macs
-        es_seconds += curve.overhead + sum(curve.epoch_seconds[:trained])
+    asha = MOASHA(schedule, cfg.directions, scale=hypervolume_scale(objectives))
+    forms = {"stopping": _stopping_epochs, "promotion": _promotion_epochs}
+    trained = forms[form](curves, asha, accuracy)
+    stopped: dict[int, int] = {}
+    for epochs in trained:
+        if epochs < schedule.max_epochs:
+            stopped[epochs] = stopped.get(epochs, 0) + 1
+    finished = [c.values for c, e in zip(curves, trained, strict=True) if e == schedule.max_epochs]
+    epochs = sum(trained)
+    es_macs = sum(e * c.macs for c, e in zip(curves, trained, strict=True))
+    es_seconds = sum(
+        c.overhead + sum(c.epoch_seconds[:e]) for c, e in zip(curves, trained, strict=True)
+    )
     full = front_hypervolume([c.values for c in curves], objectives)[1]
     hv = front_hypervolume(finished, objectives)[1]
     full_epochs = schedule.max_epochs * len(curves)
@@ -174,6 +247,7 @@ def replay(curves: list[Curve], cfg: Any, schedule: Any) -> dict[str, Any]:
     full_seconds = float(ends[-1]) if len(ends) else 0.0
     return {
         "trials": len(curves),
+        "finished": len(finished),
         "epochs_es": epochs,
         "epochs_full": full_epochs,
         "compute_ratio": round(full_epochs / max(epochs, 1), 3),
@@ -231,6 +305,9 @@ def main() -> None:
     parser.add_argument("--schedule", action="append", default=[], type=_schedule,
                         help="min_epochs:max_epochs:eta[:tie_break] (repeatable; "
                         "tie_break: hypervolume, crowding or epsnet)")  # fmt: skip
+    parser.add_argument("--form", choices=("stopping", "promotion"), default="stopping",
+                        help="successive halving as the search runs it (stopping: judged once, "
+                        "on arrival) or its promotion form (trials wait at a rung)")  # fmt: skip
     parser.add_argument("--compare", type=Path, nargs="*", default=[],
                         help="runs with early stopping of the same candidates as RUNS, in the "
                         "same order; shown beside the schedule they used")  # fmt: skip
@@ -260,10 +337,12 @@ def main() -> None:
         label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
         if schedule.tie_break != "hypervolume":
             label += f":{schedule.tie_break}"
+        if args.form != "stopping":
+            label += f" ({args.form})"
         entry: dict[str, Any] = {"schedule": label, "rungs": list(schedule.decision_rungs())}
         per_run = []
         for i, (run, cfg) in enumerate(zip(runs, configs, strict=True)):
-            row = {"run": run.name, **replay(run.curves, cfg, schedule)}
+            row = {"run": run.name, **replay(run.curves, cfg, schedule, args.form)}
             if args.compare:
                 measured = _measured(args.compare[i])
                 if measured["schedule"] == label:
@@ -298,7 +377,8 @@ def _resample(runs: list[Run], cfg: Any, schedule: Any, args: argparse.Namespace
     rows = []
     for _ in range(args.resample):
         drawn = [pool[j] for j in rng.integers(len(pool), size=args.trials)]
-        rows.append(replay([replace(c, number=n) for n, c in enumerate(drawn)], cfg, schedule))
+        numbered = [replace(c, number=n) for n, c in enumerate(drawn)]
+        rows.append(replay(numbered, cfg, schedule, args.form))
     d = np.array([row["hv_diff_pct"] for row in rows])
     return {
         "searches": args.resample, "trials": args.trials, "pool": len(pool),
