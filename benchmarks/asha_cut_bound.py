@@ -9,7 +9,7 @@ measures it for candidates of random quality: each trial draws a quality q (stan
 ``drift`` times its trial number, for a sampler whose candidates improve as the search goes on),
 reports q at every rung of its bracket (a perfect rung signal: the same order at every rung), and
 :meth:`blocknas.search.early_stopping.MOASHA.decide`, the search's own rule, stops it or lets it
-on. The figure is the mean over ``--repeats`` searches of (trials × max_epochs) / epochs trained.
+on (the stopping replay of ``early_stopping_whatif.py``). The figure is the mean over ``--repeats`` searches of (trials × max_epochs) / epochs trained.
 
     python benchmarks/asha_cut_bound.py --schedule 3:27:3 --trials 25 40 100 --drift 0 0.03
 
@@ -23,7 +23,11 @@ import json
 from typing import Any
 
 import numpy as np
-from early_stopping_whatif import _schedule  # the sibling script (this folder is on sys.path)
+from early_stopping_whatif import (  # the sibling script (this folder is on sys.path)
+    Curve,
+    _schedule,
+    _stopping_epochs,
+)
 
 from blocknas.search.early_stopping import MOASHA, EarlyStoppingConfig
 
@@ -32,21 +36,11 @@ def expected_cut(
     config: EarlyStoppingConfig, trials: int, drift: float, rng: np.random.Generator
 ) -> float:
     """Compute cut of one search of ``trials`` candidates of random quality."""
-    asha = MOASHA(config, ["maximize"])
-    tables: dict[tuple[int, int], list[list[float]]] = {}
-    epochs = 0
-    for number in range(trials):
-        quality = float(rng.standard_normal()) + drift * number
-        bracket = asha.bracket_for(number)
-        trained = config.max_epochs
-        for rung in config.decision_rungs(bracket):
-            table = tables.setdefault((bracket, rung), [])
-            table.append([quality])
-            if asha.decide(np.array(table), len(table) - 1):
-                trained = rung
-                break
-        epochs += trained
-    return trials * config.max_epochs / epochs
+    qualities = rng.standard_normal(trials) + drift * np.arange(trials)
+    curves = [Curve(number=n, values=(float(q),), rung_metric=(float(q),) * config.max_epochs)
+              for n, q in enumerate(qualities)]  # fmt: skip
+    trained = _stopping_epochs(curves, MOASHA(config, ["maximize"]), accuracy=0)
+    return trials * config.max_epochs / sum(trained)
 
 
 def main() -> None:
