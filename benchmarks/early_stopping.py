@@ -15,7 +15,9 @@ twice with the same trial budget: once with the early-stopping schedule, once wi
   difference.
 
 With ``independent`` the order of the two runs alternates between seeds so that machine load
-and warm-up favour neither. For each run:
+and warm-up favour neither. ``--form promotion`` (early stopping's promotion form) replays with
+the early-stopping run sampling on every seed: its continuations of paused trials must run as
+they are chosen, not behind a queue of replayed candidates. For each run:
 
 - total training compute: the sum of the epochs, of the MAC-epochs (each epoch weighted by the
   model's multiply-accumulates per image: proportional to training FLOPs) and of the training
@@ -109,8 +111,11 @@ def _apply(raw: dict[str, Any], settings: list[str]) -> dict[str, Any]:
 
 
 def _epochs(t: Any) -> float:
-    """Training compute of a trial in passes over the training set."""
+    """Training compute of a trial in passes over the training set (a trial that continues a
+    paused one counts only the epochs it trained itself)."""
     attrs = t.user_attrs
+    if "trained_data_epochs" in attrs:
+        return float(attrs["trained_data_epochs"])
     if "data_epochs" in attrs:  # epochs weighted by their data fraction
         return float(attrs["data_epochs"])
     if "epochs" in attrs:
@@ -125,6 +130,7 @@ def _measure(run_dir: Path) -> dict[str, Any]:
     from blocknas.search import load_run
     from blocknas.search._progress import front_summary
     from blocknas.search.early_stopping import rung_summary
+    from blocknas.search.storage import is_continuation
 
     study, cfg = load_run(run_dir)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -136,6 +142,7 @@ def _measure(run_dir: Path) -> dict[str, Any]:
         trace.append((round(seconds, 2), front_summary(trials[:i], cfg)[1]))
     return {
         "trials": len(trials),
+        "candidates": sum(not is_continuation(t) for t in trials if t.state is not TrialState.FAIL),
         "complete": sum(t.state is TrialState.COMPLETE for t in trials),
         "pruned": sum(t.state is TrialState.PRUNED for t in trials),
         "failed": sum(t.state is TrialState.FAIL for t in trials),
@@ -162,10 +169,11 @@ def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
 
 def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
     """Create ``out``'s study with every trial of the run in ``leader`` queued, in trial order;
-    a trial whose worker was lost is left out (its re-run, later in the order, stands for it)."""
+    a trial whose worker was lost is left out (its re-run, later in the order, stands for it),
+    and so is one that continues a paused trial (the same candidate)."""
     from blocknas.search import load_run
     from blocknas.search.config import load_search_config
-    from blocknas.search.storage import reruns
+    from blocknas.search.storage import is_continuation, reruns
     from blocknas.search.study import create_search_study
 
     source, _ = load_run(leader)
@@ -176,7 +184,7 @@ def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
     trials = source.get_trials(deepcopy=False)
     lost = reruns(trials)
     for t in sorted(trials, key=lambda t: t.number):
-        if t.number not in lost:
+        if t.number not in lost and not is_continuation(t):
             study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
 
 
@@ -193,9 +201,9 @@ def _run(
 
     if reuse and (out / "study.db").is_file():
         result = _measure_finished(out)
-        if result["complete"] + result["pruned"] >= cfg["n_trials"]:
+        if result["candidates"] >= cfg["n_trials"]:
             return result
-        print(f"resuming {out.name}: {result['complete'] + result['pruned']} of "
+        print(f"resuming {out.name}: {result['candidates']} of "
               f"{cfg['n_trials']} trials done; its wall time will include the stop",
               flush=True)  # fmt: skip
         run_search(cfg, out_dir=out, progress=False, report=False, resume=True)
@@ -270,6 +278,10 @@ def main() -> None:
         help="override the tie-breaker inside a rung's front",
     )  # fmt: skip
     parser.add_argument(
+        "--form", choices=["stopping", "promotion"], default=None,
+        help="override the form of successive halving (see blocknas.search.early_stopping)",
+    )  # fmt: skip
+    parser.add_argument(
         "--data-fraction", action="store_true",
         help="train the epochs before each decision rung on a stratified share of the data",
     )  # fmt: skip
@@ -304,6 +316,7 @@ def main() -> None:
         for k, v in (
             ("min_epochs", args.min_epochs), ("max_epochs", args.max_epochs), ("eta", args.eta),
             ("tie_break", args.tie_break), ("data_fraction", args.data_fraction),
+            ("form", args.form),
         )
         if v
     }  # fmt: skip
@@ -316,13 +329,18 @@ def main() -> None:
           f"{threads} thread(s), early stopping {schedule}, pairing {args.pairing}",
           flush=True)  # fmt: skip
 
+    promotion = schedule.get("form") == "promotion"
     if args.full_run is not None:
         _check_full_run(args.full_run, args.seeds, args.pairing)
+        if promotion:
+            raise SystemExit("error: --full-run cannot replay into the promotion form; drop it")
     rows: list[dict[str, Any]] = []
     for i, seed in enumerate(args.seeds):
         replay = args.pairing == "replay"
         # Replay: the run that samples goes first (ES on odd seeds); else alternate the order.
         order = (seed % 2 == 1, seed % 2 == 0) if replay else ((True, False), (False, True))[i % 2]
+        if replay and promotion:
+            order = (True, False)
         if args.full_run is not None:
             order = (False, True)
         runs: dict[bool, dict[str, Any]] = {}

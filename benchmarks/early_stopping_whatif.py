@@ -167,8 +167,10 @@ def _promotion_epochs(curves: list[Curve], asha: Any, accuracy: int) -> list[int
     A trial that reaches a rung waits there. Before starting a new trial, the worker continues
     to the next rung a waiting trial that is inside the top ⌊n/η⌋ of its rung's n entries
     (ordered as the search orders them, :func:`blocknas.search._asha.rung_ranks`), highest rung
-    first; trials still waiting when the candidates run out have stopped. Assumes a trial can
-    be paused and resumed to the same curve, which the search cannot do.
+    first; trials still waiting when the candidates run out have stopped. A paused trial resumes
+    to the same curve, as in a search with ``form: promotion`` (it checkpoints paused trials),
+    which with one worker takes these decisions, up to the order in which it continues the
+    candidates of one rung (by trial number there, by arrival here).
     """
     from blocknas.search._asha import rung_ranks
 

@@ -15,18 +15,23 @@ from optuna.trial import TrialState
 from blocknas.errors import ConfigError
 from blocknas.search.early_stopping import (
     BRACKET_ATTR,
+    CHECKPOINT_ATTR,
     MOASHA,
+    ORIGIN_ATTR,
+    PAUSED_AT_RUNG_ATTR,
+    RESUME_FROM_ATTR,
     STOPPED_AT_RUNG_ATTR,
     STOPPED_RUNG_VALUES_ATTR,
     EarlyStoppingConfig,
     forget_inherited_records,
     format_rung_summary,
+    mark_paused,
     mark_stopped,
     rung_attr,
     rung_ranks,
     rung_summary,
 )
-from blocknas.search.storage import _retry_callback, reruns
+from blocknas.search.storage import CONTINUES_ATTR, _retry_callback, reruns
 
 MAX_MIN = ["maximize", "minimize"]
 
@@ -152,7 +157,7 @@ def test_hypervolume_tie_break_keeps_the_trade_off_crowding_drops() -> None:
     assert rung_ranks(TRADE_OFF, MAX_MIN, "crowding").tolist() == [0, 2, 1]
     # η = 3 keeps ⌈3/3⌉ = 1 entry: the trade-off (the newest trial) with the default, the
     # chance-level model with crowding.
-    default = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3)
+    default = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping")
     assert default.tie_break == "hypervolume"
     by_volume = MOASHA(default, MAX_MIN, scale=_log_scale)
     assert [by_volume.decide(TRADE_OFF, i) for i in range(3)] == [True, False, True]
@@ -193,7 +198,7 @@ def _record(asha: MOASHA, study: optuna.Study, values: list[float], epoch: int =
 
 def test_dominated_trial_stops_and_front_trial_goes_on() -> None:
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     for values in ([0.80, 10.0], [0.70, 20.0], [0.75, 15.0]):
         _record(asha, study, values)
     # n = 4, top ⌈4/3⌉ = 2: a trial dominated by all three stops, one that dominates everyone
@@ -206,7 +211,7 @@ def test_a_trial_with_fewer_than_n_over_eta_ahead_goes_on() -> None:
     # Rounding the kept share up: with n = 4 and η = 3 the second of four entries has one entry
     # ahead (fewer than 4/3) and goes on; the third has two ahead and stops.
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     for values in ([0.90, 5.0], [0.50, 50.0], [0.40, 60.0]):
         _record(asha, study, values)
     assert not _record(asha, study, [0.80, 10.0])  # position 1 of 4
@@ -215,7 +220,7 @@ def test_a_trial_with_fewer_than_n_over_eta_ahead_goes_on() -> None:
 
 def test_rung_with_fewer_than_eta_entries_lets_trials_through() -> None:
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     assert not _record(asha, study, [0.90, 5.0])
     assert not _record(asha, study, [0.10, 99.0])  # dominated, but n = 2 < η
     assert _record(asha, study, [0.05, 100.0])  # n = 3: only the best one goes on
@@ -223,7 +228,7 @@ def test_rung_with_fewer_than_eta_entries_lets_trials_through() -> None:
 
 def test_entries_of_every_state_are_ranked_and_records_are_written() -> None:
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     pruned, complete, running = study.ask(), study.ask(), study.ask()
     values = {pruned: [0.7, 3.0], complete: [0.8, 2.0], running: [0.9, 1.0]}
     for trial, rung_values in values.items():  # each one dominates the ones before it
@@ -245,7 +250,7 @@ def test_entries_of_every_state_are_ranked_and_records_are_written() -> None:
 
 def test_non_rung_epochs_and_disabled_config_write_nothing() -> None:
     study = _study()
-    config = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3)
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping")
     asha = MOASHA(config, MAX_MIN)
     trial = study.ask()
     for epoch in (2, 9):  # not a rung; the last epoch
@@ -261,7 +266,7 @@ def test_non_rung_epochs_and_disabled_config_write_nothing() -> None:
 
 def test_mark_stopped_leaves_a_pruned_trial_without_values() -> None:
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     trial = study.ask()
     asha.should_stop(trial, 3, [0.4, 7.0])
     mark_stopped(trial, 3)
@@ -275,7 +280,7 @@ def test_mark_stopped_leaves_a_pruned_trial_without_values() -> None:
 
 def test_rung_summary_counts_reached_and_stopped() -> None:
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     for k in range(6):  # each trial is dominated by all earlier ones
         trial = study.ask()
         if asha.should_stop(trial, 1, [0.9 - k / 10, 1.0 + k]):
@@ -292,7 +297,7 @@ def test_rung_summary_counts_reached_and_stopped() -> None:
 
 def test_a_lost_trial_rerun_as_a_new_one_counts_once_at_each_rung() -> None:
     study = _study()
-    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3), MAX_MIN)
+    asha = MOASHA(EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, form="stopping"), MAX_MIN)
     lost = study.ask()
     lost.suggest_float("x", 0.0, 1.0)
     assert not asha.should_stop(lost, 1, [0.9, 1.0])
@@ -320,11 +325,166 @@ def test_a_lost_trial_rerun_as_a_new_one_counts_once_at_each_rung() -> None:
     assert study.trials[weak.number].user_attrs[STOPPED_AT_RUNG_ATTR] == 1
 
 
+# --- the promotion form -----------------------------------------------------------------------
+
+
+def _promotion(**changes: Any) -> MOASHA:
+    schedule = {"min_epochs": 1, "max_epochs": 9, "eta": 3, "form": "promotion", **changes}
+    return MOASHA(EarlyStoppingConfig(**schedule), MAX_MIN)
+
+
+def _arrive(asha: MOASHA, study: optuna.Study, trial: optuna.Trial, values: list[float],
+            epoch: int, folder: Path) -> bool:  # fmt: skip
+    """The trial reaches a rung; paused (checkpoint folder with a last.pt, state PRUNED) when
+    it does not go on. Returns whether it goes on."""
+    if not asha.should_stop(trial, epoch, values):
+        return True
+    checkpoint = folder / f"{trial.number}-{epoch}"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "last.pt").write_bytes(b"")
+    mark_paused(trial, epoch, checkpoint)
+    study.tell(trial, state=TrialState.PRUNED)
+    return False
+
+
+def _continue(asha: MOASHA, study: optuna.Study) -> optuna.Trial:
+    job = asha.promotion(study.get_trials())
+    assert job is not None
+    params, attrs = job
+    study.enqueue_trial(params, user_attrs=attrs)
+    return study.ask()
+
+
+def test_promotion_form_is_a_config_choice() -> None:
+    config = EarlyStoppingConfig.from_mapping({"form": "promotion"}, max_epochs=9)
+    assert config.form == "promotion" and EarlyStoppingConfig(1, 9).form == "promotion"
+    assert EarlyStoppingConfig.from_mapping({"form": "stopping"}, max_epochs=9).form == "stopping"
+    with pytest.raises(ConfigError, match=r"early_stopping.form must be one of \['stopping', "):
+        EarlyStoppingConfig(1, 9, form="halving")  # type: ignore[arg-type]
+
+
+def test_a_paused_trial_is_promoted_once_later_arrivals_lift_it_into_the_top(
+    tmp_path: Path,
+) -> None:
+    study, asha = _study(), _promotion()
+    trials = [study.ask() for _ in range(3)]
+    for trial, values in zip(trials, ([0.5, 10.0], [0.4, 20.0], [0.3, 30.0]), strict=True):
+        # n <= 2: nobody is in the top ⌊n/3⌋ = 0, everyone waits; at n = 3 the first one is
+        # the only one promotable, not the arriving third.
+        assert not _arrive(asha, study, trial, values, 1, tmp_path)
+    assert asha.promotable(study.get_trials()) == [0]
+    # The stopping form judges the third trial once, as it arrives, and stops it for good.
+    stopping = MOASHA(EarlyStoppingConfig(1, 9, eta=3, form="stopping"), MAX_MIN)
+    assert stopping.decide([[0.5, 10.0], [0.4, 20.0], [0.3, 30.0]], 2)
+    first = _continue(asha, study)
+    assert first.params == trials[0].params
+    assert first.user_attrs[CONTINUES_ATTR] == 0 and first.user_attrs[ORIGIN_ATTR] == 0
+    assert first.user_attrs[RESUME_FROM_ATTR] == str((tmp_path / "0-1").resolve())
+    assert asha.promotable(study.get_trials()) == []  # trial 0 is taken
+    # Three weaker arrivals: n = 6, top 2, so trial 1 (position 1) is lifted; at n = 9 trial 2.
+    for k in range(3):
+        assert not _arrive(asha, study, study.ask(), [0.2 - k / 100, 40.0 + k], 1, tmp_path)
+    assert asha.promotable(study.get_trials()) == [1]
+    assert _continue(asha, study).user_attrs[CONTINUES_ATTR] == 1
+    for k in range(3):
+        _arrive(asha, study, study.ask(), [0.1 - k / 100, 50.0 + k], 1, tmp_path)
+    assert asha.promotable(study.get_trials()) == [2]
+    summary = rung_summary(study.get_trials())
+    assert summary[1] == (9, 7)  # 9 reached rung 1; 7 wait there (trials 0 and 1 go on)
+
+
+def test_an_arriving_trial_goes_on_only_when_it_is_the_next_promotion(tmp_path: Path) -> None:
+    study, asha = _study(), _promotion()
+    for values in ([0.5, 10.0], [0.4, 20.0]):
+        _arrive(asha, study, study.ask(), values, 1, tmp_path)
+    best = study.ask()
+    # n = 3, ⌊3/3⌋ = 1 place: the arriving trial dominates both, it is the one promoted, and it
+    # goes on at once instead of waiting.
+    assert _arrive(asha, study, best, [0.9, 5.0], 1, tmp_path)
+    assert best.user_attrs[rung_attr(1)] == [0.9, 5.0]
+    assert asha.promotable(study.get_trials()) == []  # it is running, not waiting
+
+
+def _waiting(study: optuna.Study, rungs: dict[int, list[float]], folder: Path) -> int:
+    """A trial that recorded ``rungs`` and waits (paused) at the last of them."""
+    trial = study.ask()
+    for epoch, values in rungs.items():
+        trial.set_user_attr(rung_attr(epoch), values)
+    trial.set_user_attr(BRACKET_ATTR, 0)
+    checkpoint = folder / str(trial.number)
+    checkpoint.mkdir()
+    (checkpoint / "last.pt").write_bytes(b"")
+    mark_paused(trial, max(rungs), checkpoint)
+    study.tell(trial, state=TrialState.PRUNED)
+    return trial.number
+
+
+def test_a_waiting_trial_of_a_higher_rung_is_promoted_first(tmp_path: Path) -> None:
+    study, asha = _study(), _promotion()
+    # Three trials wait at rung 3 (the first in its top ⌊3/3⌋ = 1); three at rung 1, behind them.
+    top = _waiting(study, {1: [0.9, 1.0], 3: [0.9, 1.0]}, tmp_path)
+    for k in (1, 2):
+        _waiting(study, {1: [0.9 - k / 20, 1.0 + k], 3: [0.9 - k / 10, 1.0 + k]}, tmp_path)
+    for k in range(3):
+        _waiting(study, {1: [0.3 - k / 10, 10.0 + k]}, tmp_path)
+    assert asha.promotable(study.get_trials()) == [top]
+    # A trial arrives at rung 1 ahead of everyone (n = 7, top 2): promotable, but the trial
+    # waiting at rung 3 goes first, so it waits too.
+    late = study.ask()
+    assert not _arrive(asha, study, late, [0.95, 0.5], 1, tmp_path)
+    assert asha.promotable(study.get_trials()) == [top, late.number]
+
+
+def test_promotion_skips_checkpoints_this_machine_cannot_read(tmp_path: Path) -> None:
+    study, asha = _study(), _promotion()
+    for values in ([0.5, 10.0], [0.4, 20.0], [0.3, 30.0]):
+        _arrive(asha, study, study.ask(), values, 1, tmp_path)
+    (tmp_path / "0-1" / "last.pt").unlink()  # written on another machine
+    assert asha.promotable(study.get_trials()) == [0]
+    assert asha.promotion(study.get_trials()) is None
+    assert _study_with_stopping_form_promotes_nothing()
+
+
+def _study_with_stopping_form_promotes_nothing() -> bool:
+    study = _study()
+    stopping = MOASHA(EarlyStoppingConfig(1, 9, eta=3, form="stopping"), MAX_MIN)
+    for values in ([0.5, 10.0], [0.4, 20.0], [0.3, 30.0]):
+        if stopping.should_stop(trial := study.ask(), 1, values):
+            mark_stopped(trial, 1)
+    return stopping.promotion(study.get_trials()) is None
+
+
+def test_a_continuation_stays_in_the_bracket_of_the_trial_it_continues(tmp_path: Path) -> None:
+    asha = _promotion(max_epochs=27, brackets=2)
+    study = _study()
+    started = [study.ask() for _ in range(12)]
+    bracket = {t.number: asha.bracket_for(t.number) for t in started}
+    head = next(t for t in started if bracket[t.number] == 1)
+    # Bracket 1 decides at rung 3 only; pausing the head there lets a continuation be made.
+    assert asha.trial_bracket(head) == 1
+    assert asha.should_stop(head, 3, [0.5, 1.0])  # alone: waits
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "last.pt").write_bytes(b"")
+    mark_paused(head, 3, folder)
+    study.tell(head, state=TrialState.PRUNED)
+    params, attrs = asha.continuation(study.trials[head.number])
+    study.enqueue_trial(params, user_attrs=attrs)
+    follow = study.ask()
+    assert asha.bracket_for(follow.number) == 0  # its own number would put it elsewhere
+    assert asha.trial_bracket(follow) == 1
+    assert follow.user_attrs[RESUME_FROM_ATTR] == str(folder.resolve())
+    # What the paused trial recorded about its own run is not carried over.
+    assert CHECKPOINT_ATTR not in follow.user_attrs
+    assert PAUSED_AT_RUNG_ATTR not in follow.user_attrs
+    assert rung_attr(3) not in follow.user_attrs
+
+
 # --- brackets and data fraction ---------------------------------------------------------------
 
 
 def test_brackets_follow_hyperband_shares_and_are_ranked_apart() -> None:
-    config = EarlyStoppingConfig(min_epochs=1, max_epochs=27, eta=3, brackets=2)
+    config = EarlyStoppingConfig(min_epochs=1, max_epochs=27, eta=3, brackets=2, form="stopping")
     asha = MOASHA(config, MAX_MIN)
     brackets = np.array([asha.bracket_for(n) for n in range(2000)])
     # Bracket 0 halves 3 times (η³/4), bracket 1 twice (η²/3).
@@ -360,7 +520,7 @@ def test_data_fraction_schedule() -> None:
 # --- several workers on one SQLite storage ----------------------------------------------------
 
 N_SHARED_TRIALS = 10
-SHARED_CONFIG = {"min_epochs": 1, "max_epochs": 9, "eta": 3}
+SHARED_CONFIG = {"min_epochs": 1, "max_epochs": 9, "eta": 3, "form": "stopping"}
 
 
 def _synthetic_rung_values(number: int) -> list[float]:
@@ -454,7 +614,7 @@ def _train_and_report(study: optuna.Study, asha: MOASHA, trial: optuna.Trial) ->
 )
 def test_samplers_cope_with_pruned_multi_objective_trials(make_sampler: Any) -> None:
     # Crowding keeps both ends of each rung's front, so some trials finish after the first stop.
-    config = EarlyStoppingConfig(min_epochs=1, max_epochs=9, eta=3, tie_break="crowding")
+    config = EarlyStoppingConfig(1, 9, eta=3, tie_break="crowding", form="stopping")
     asha = MOASHA(config, MAX_MIN)
     study = optuna.create_study(
         directions=MAX_MIN, sampler=make_sampler(), storage=optuna.storages.InMemoryStorage()

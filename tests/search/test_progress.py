@@ -64,3 +64,15 @@ def test_front_summary_skips_infeasible_trials() -> None:
     assert size == 2 and 0 < hv < 1
     assert front_summary([good, small], CFG) == (size, hv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_paused_and_continued_trials() -> None:
+    paused = _trial(2, TrialState.PRUNED, paused_at_rung=1, stopped_rung_values=[0.4, 900])
+    line = trial_line(paused, CFG)
+    assert "PAUSED@e1" in line and "accuracy 0.4000" in line
+    follow = _trial(5, TrialState.COMPLETE, [0.9, 900], continues=2)
+    assert trial_line(follow, CFG).split()[-5:] == ["(continues", "trial", "2)", "12.5", "s"]
+    waiting = _trial(3, TrialState.PRUNED, paused_at_rung=1, stopped_rung_values=[0.3, 500])
+    summary = SearchProgress(CFG, n_trials=2, enabled=False).summary([paused, waiting, follow])
+    # Trial 2 went on as trial 5; trial 3 still waits at its rung, which counts as stopped.
+    assert summary.startswith("1 complete | 1 stopped early | 1 paused and continued | 0 failed")

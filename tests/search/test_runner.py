@@ -150,7 +150,8 @@ def test_early_stopping_prunes_at_a_rung(tmp_path: Path) -> None:
     body = "    if trial.number % 2:\n        candidate.train['lr'] = 1e-9\n"  # learns nothing
     raw = tiny(
         n_trials=2, objectives=["accuracy"], train={"optimizer": "adamw", "lr": 0.02},
-        early_stopping={"min_epochs": 1, "max_epochs": 3, "eta": 2}, hook=_hook(tmp_path, body),
+        early_stopping={"min_epochs": 1, "max_epochs": 3, "eta": 2, "form": "stopping"},
+        hook=_hook(tmp_path, body),
     )  # fmt: skip
     _search(tmp_path, raw)
     first, second = _trials(tmp_path / "run")
@@ -163,7 +164,8 @@ def test_early_stopping_prunes_at_a_rung(tmp_path: Path) -> None:
 
 def test_data_fraction_trains_the_low_rungs_on_a_share_of_the_data(tmp_path: Path) -> None:
     body = "    if trial.number % 2:\n        candidate.train['lr'] = 1e-9\n"  # learns nothing
-    schedule = {"min_epochs": 1, "max_epochs": 3, "eta": 2, "data_fraction": True}
+    schedule = {"min_epochs": 1, "max_epochs": 3, "eta": 2, "data_fraction": True,
+                "form": "stopping"}  # fmt: skip
     raw = tiny(
         n_trials=2, objectives=["accuracy"], train={"optimizer": "adamw", "lr": 0.02},
         early_stopping=schedule, hook=_hook(tmp_path, body),
@@ -184,12 +186,66 @@ def test_data_fraction_trains_the_low_rungs_on_a_share_of_the_data(tmp_path: Pat
     assert 0.15 * images[2] < images[0] <= 0.25 * images[2]  # whole batches of a quarter
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_promotion_form_resumes_paused_trials_to_the_uninterrupted_curve(
+    tmp_path: Path, sampler: str
+) -> None:
+    from blocknas.search._trial import TrialRunner
+
+    schedule = {"min_epochs": 1, "max_epochs": 4, "eta": 2, "form": "promotion"}
+    raw = tiny(n_trials=6, train={"optimizer": "adamw", "lr": 0.02}, sampler=sampler,
+               early_stopping=schedule)  # fmt: skip
+    result = _search(tmp_path, raw)
+    trials = _trials(tmp_path / "run")
+    by_number = {t.number: t for t in trials}
+    heads = [t for t in trials if "continues" not in t.user_attrs]
+    follow = [t for t in trials if "continues" in t.user_attrs]
+    assert len(heads) == 6 and all(t.state is not TrialState.FAIL for t in trials)
+    # Each continuation resumes a distinct paused trial, with its parameters and checkpoint.
+    assert follow and len({t.user_attrs["continues"] for t in follow}) == len(follow)
+    for t in follow:
+        paused = by_number[t.user_attrs["continues"]]
+        assert paused.state is TrialState.PRUNED and paused.params == t.params
+        assert t.user_attrs["resume_from"] == paused.user_attrs["checkpoint"]
+        trained = t.user_attrs["epochs"] - paused.user_attrs["paused_at_rung"]
+        assert t.user_attrs["trained_data_epochs"] == trained
+    # The budget counts candidates; every paused trial keeps its checkpoint, a finished one
+    # does not.
+    assert result.n_complete + result.n_pruned == len(trials)
+    for t in trials:
+        folder = tmp_path / "run" / "trials" / f"{t.number:04d}" / "checkpoint"
+        if t.user_attrs.get("paused_at_rung") is not None:
+            assert Path(t.user_attrs["checkpoint"]) == folder.resolve()
+            assert (folder / "last.pt").is_file() and (folder / "best.pt").is_file()
+        else:
+            assert not folder.exists()
+    done = [t for t in follow if t.state is TrialState.COMPLETE]
+    assert done, "no paused trial was continued to the end"
+    final = done[0]
+    assert final.user_attrs["epochs"] == 4
+    # The same candidate trained without a pause follows the same curve, epoch for epoch.
+    train = {"optimizer": "adamw", "lr": 0.02, "epochs": 4}
+    plain = load_search_config(tiny(train=train, sampler=sampler, early_stopping=False))
+    runner = TrialRunner(plain)
+    study = optuna.create_study(directions=plain.directions)
+    study.enqueue_trial(final.params)
+    values = runner(study.ask())
+    assert values == list(final.values)
+    metrics = json.loads(
+        (tmp_path / "run" / "trials" / f"{final.number:04d}" / "metrics.json").read_text()
+    )
+    resumed = [(e["train_loss"], e["val_accuracy"], e["val_loss"]) for e in metrics["epochs"]]
+    assert runner.last_result is not None
+    alone = [(m.train_loss, m.val_accuracy, m.val_loss) for m in runner.last_result.history]
+    assert resumed == alone
+
+
 def test_a_rerun_of_a_lost_trial_trains_as_a_new_one(tmp_path: Path) -> None:
     from blocknas.search._trial import TrialRunner
     from blocknas.search.early_stopping import rung_summary
     from blocknas.search.storage import _retry_callback
 
-    schedule = {"min_epochs": 1, "max_epochs": 3, "eta": 2}
+    schedule = {"min_epochs": 1, "max_epochs": 3, "eta": 2, "form": "stopping"}
     path = tmp_path / "s.yaml"
     raw = tiny(train={"optimizer": "adamw", "lr": 0.01}, constraints={"max_params": 10**6},
                early_stopping=schedule)  # fmt: skip
@@ -210,6 +266,51 @@ def test_a_rerun_of_a_lost_trial_trains_as_a_new_one(tmp_path: Path) -> None:
     assert rerun.constraints == study.trials[lost.number].constraints
     assert rerun.user_attrs["constraints"] == list(rerun.constraints.values())
     assert rung_summary(study.get_trials()) == {1: (1, 0), 2: (1, 0)}
+
+
+def test_a_lost_continuation_is_rerun_from_the_same_checkpoint(tmp_path: Path) -> None:
+    from blocknas.search._trial import TrialRunner
+    from blocknas.search.storage import _retry_callback
+
+    path = tmp_path / "s.yaml"
+    raw = tiny(train={"optimizer": "adamw", "lr": 0.01},
+               early_stopping={"min_epochs": 1, "max_epochs": 2, "eta": 2})  # fmt: skip
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_search_config(path)
+    assert cfg.early_stopping.form == "promotion"  # the default
+    runner = TrialRunner(cfg, run_dir=tmp_path)
+    study = optuna.create_study(directions=cfg.directions)
+    head = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="paused at the rung of epoch 1"):
+        runner(head)  # alone at its rung: nobody is in the top ⌊1/2⌋ = 0, it waits
+    study.tell(head, state=TrialState.PRUNED)
+    checkpoint = Path(study.trials[head.number].user_attrs["checkpoint"])
+    saved = (checkpoint / "last.pt").read_bytes()
+    assert runner.promoter is not None
+    params, attrs = runner.promoter.continuation(study.trials[head.number])
+    study.enqueue_trial(params, user_attrs=attrs)
+    lost = study.ask()
+    values = runner(lost)  # trains epoch 2, then its worker dies before telling
+    study.tell(lost, state=TrialState.FAIL)
+    _retry_callback()(study, study.trials[lost.number])  # what the search's storage runs
+    rerun = study.ask()
+    assert rerun.user_attrs["continues"] == head.number
+    assert runner(rerun) == values  # resumed from the same, untouched checkpoint
+    assert (checkpoint / "last.pt").read_bytes() == saved
+    assert rerun.user_attrs["epochs"] == 2 and rerun.user_attrs["trained_data_epochs"] == 1
+
+
+@pytest.mark.slow
+def test_two_job_processes_continue_each_paused_trial_at_most_once(tmp_path: Path) -> None:
+    schedule = {"min_epochs": 1, "max_epochs": 4, "eta": 2}
+    raw = tiny(n_trials=8, train={"optimizer": "adamw", "lr": 0.02}, early_stopping=schedule)
+    result = _search(tmp_path, raw, n_jobs=2)
+    trials = _trials(tmp_path / "run")
+    continued = [t.user_attrs["continues"] for t in trials if "continues" in t.user_attrs]
+    assert continued and len(set(continued)) == len(continued)
+    assert sum("continues" not in t.user_attrs for t in trials) == 8
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert result.n_complete >= 1
 
 
 def test_resume_continues_numbering(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -16,9 +17,11 @@ from optuna.trial import TrialState
 from blocknas.errors import StorageError
 from blocknas.search.storage import (
     ATTR_KEY,
+    CONTINUES_ATTR,
     Heartbeat,
     MaskingFilter,
     check_space_matches,
+    is_continuation,
     mask_url,
     open_storage,
     open_study,
@@ -405,3 +408,46 @@ def test_worker_whose_every_trial_fails_stops(url: str) -> None:
     with pytest.raises(TrainingError, match=r"3 trials in a row failed.*banana"):
         run_trials(study, broken, Budget(n_trials=5), catch=(ValueError,), max_failures_in_a_row=3)
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+
+
+class _ContinueEachPausedTrialOnce:
+    """A promoter that continues every paused (pruned) candidate once."""
+
+    def promotion(self, trials: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        taken = {t.user_attrs.get(CONTINUES_ATTR) for t in trials}
+        for t in trials:
+            if t.state is TrialState.PRUNED and not is_continuation(t) and t.number not in taken:
+                return dict(t.params), {CONTINUES_ATTR: t.number}
+        return None
+
+
+def test_promoted_trials_run_ahead_of_new_ones_once_each_outside_the_budget(url: str) -> None:
+    study = _study(url, heartbeat=Heartbeat(1, 3))
+    order: list[str] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        order.append("continuation" if is_continuation(trial) else "new")
+        if not is_continuation(trial):
+            raise optuna.TrialPruned()  # paused: the promoter continues it
+        return x
+
+    promoter = _ContinueEachPausedTrialOnce()
+    assert run_trials(study, objective, Budget(n_trials=3), promoter=promoter) == 6
+    assert order == ["new", "continuation"] * 3  # each continuation before the next candidate
+    heads = [t for t in study.trials if not is_continuation(t)]
+    follow = {t.user_attrs[CONTINUES_ATTR]: t for t in study.trials if is_continuation(t)}
+    assert sorted(follow) == [t.number for t in heads]
+    for head in heads:
+        assert follow[head.number].params == head.params
+        assert follow[head.number].state is TrialState.COMPLETE
+    counts = count_trials(study)
+    assert (counts.finished, counts.running, counts.continuing) == (3, 0, 0)
+    # Several threads: still every paused trial continued exactly once, and 3 candidates.
+    threaded = _study_in(url, "threads")
+    ran = run_trials(threaded, objective, Budget(n_trials=4), promoter=promoter, n_jobs=3,
+                     poll_interval=0.05)  # fmt: skip
+    continued = [t.user_attrs[CONTINUES_ATTR] for t in threaded.trials if is_continuation(t)]
+    assert ran == 8 and sorted(continued) == [
+        t.number for t in threaded.trials if not is_continuation(t)
+    ]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from blocknas.search.objectives import front_hypervolume
+from blocknas.search.storage import CONTINUES_ATTR, is_continuation
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -50,7 +51,12 @@ def trial_line(t: FrozenTrial, cfg: SearchConfig, *, rerun_as: int | None = None
             detail += f"  (test acc {t.user_attrs['test_accuracy']:.4f})"
     elif t.state is TrialState.PRUNED:
         rung = t.user_attrs.get("stopped_at_rung")
-        state = f"PRUNED@e{rung}" if rung is not None else "PRUNED"
+        paused = t.user_attrs.get("paused_at_rung")
+        state = (
+            f"PRUNED@e{rung}" if rung is not None
+            else f"PAUSED@e{paused}" if paused is not None
+            else "PRUNED"
+        )  # fmt: skip
         values = t.user_attrs.get("stopped_rung_values")
         if values:
             detail = "  ".join(f"{n} {_fmt(n, v)}" for n, v in zip(names, values, strict=False))
@@ -61,6 +67,9 @@ def trial_line(t: FrozenTrial, cfg: SearchConfig, *, rerun_as: int | None = None
             # It ended when it was found lost, so its duration says nothing: left out.
             return f"trial {t.number:4d}  {state:<10} lost: its worker stopped{again}"
         detail = str(reason)
+    continues = t.user_attrs.get(CONTINUES_ATTR)
+    if continues is not None:
+        detail += f"  (continues trial {continues})"
     seconds = _seconds(t)
     took = f"  {seconds:.1f} s" if seconds is not None else ""
     return f"trial {t.number:4d}  {state:<10} {detail}{took}"
@@ -146,7 +155,10 @@ class SearchProgress:
             return
         self.front, self.hypervolume = front_summary(trials, self.cfg)
         if self._progress is not None:
-            counted = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+            counted = sum(  # candidates, as the budget counts them
+                t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not is_continuation(t)
+                for t in trials
+            )
             stops = format_rung_summary(rung_summary(trials))
             text = f"front {self.front} · HV {self.hypervolume:.4f}" + (
                 f" · {stops}" if stops else ""
@@ -160,10 +172,13 @@ class SearchProgress:
         from blocknas.search.early_stopping import format_rung_summary, rung_summary
 
         counts = {s: sum(t.state is s for t in trials) for s in TrialState}
+        continued = {t.user_attrs[CONTINUES_ATTR] for t in trials if is_continuation(t)}
+        resumed = sum(t.state is TrialState.PRUNED and t.number in continued for t in trials)
         front, hv = front_summary(trials, self.cfg)
         parts = [
             f"{counts[TrialState.COMPLETE]} complete",
-            f"{counts[TrialState.PRUNED]} stopped early",
+            f"{counts[TrialState.PRUNED] - resumed} stopped early",
+            *([f"{resumed} paused and continued"] if resumed else []),
             f"{counts[TrialState.FAIL]} failed",
             f"Pareto front {front}",
             f"hypervolume {hv:.4f}",

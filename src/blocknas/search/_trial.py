@@ -9,15 +9,25 @@ Outcomes (trial state and what is recorded):
   it (``FAIL`` trials are invisible to optuna's samplers: they would keep proposing the same
   oversized models). It is marked by ``constraint_violation`` and is never on the Pareto front;
 * stopped by early stopping at a rung: ``PRUNED`` with ``stopped_at_rung``;
+* paused at a rung (early stopping's promotion form): ``PRUNED`` with ``paused_at_rung`` and the
+  folder of its checkpoint; a later trial with the same parameters and ``continues`` = its
+  number resumes training from there (and goes on to its own outcome);
 * otherwise ``COMPLETE`` with the objective values.
+
+``epochs`` is the length of the candidate's training, resumed epochs included;
+``trained_data_epochs`` and ``train_seconds`` count only what the trial itself trained.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +45,7 @@ if TYPE_CHECKING:
 
     from blocknas.model import BlockNet
     from blocknas.search.config import SearchConfig
+    from blocknas.search.early_stopping import MOASHA
     from blocknas.train import EpochMetrics, TrainConfig, TrainResult
 
 # Quality objectives a violating (never trained) model is told: the worst possible value.
@@ -84,6 +95,12 @@ class TrialRunner:
         self.needs_latency = cfg.constraints.needs_latency or any(
             o.name == "latency_ms" for o in cfg.objectives
         )
+
+    @property
+    def promoter(self) -> MOASHA | None:
+        """What puts paused trials ahead of new candidates (early stopping's promotion form)."""
+        asha = self.asha
+        return asha if asha is not None and asha.config.form == "promotion" else None
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         import optuna
@@ -141,16 +158,19 @@ class TrialRunner:
         if not self.cfg.trains:
             self._write_metrics(trial.number, {"state": "COMPLETE", **_sizes(measured)})
             return [_size(o.name, measured) for o in self.cfg.objectives]
-        result, stopped_at = self._train(trial, model, splits, data_cfg, train_cfg, measured)
+        outcome = self._train(trial, model, splits, data_cfg, train_cfg, measured)
+        result = outcome.result
         self.last_result = result
-        self._record_result(trial, result, start)
+        self._record_result(trial, result, start, outcome.trained)
         values = [self._value(o.name, result, measured) for o in self.cfg.objectives]
-        state = "PRUNED" if stopped_at is not None else "COMPLETE"
+        state = "PRUNED" if outcome.rung is not None else "COMPLETE"
+        how = "paused_at_rung" if outcome.paused else "stopped_at_rung"
         self._write_metrics(trial.number, {
-            "state": state, "stopped_at_rung": stopped_at, "values": values,
+            "state": state, how: outcome.rung, "values": values,
             **_sizes(measured), **result.to_dict()})  # fmt: skip
-        if stopped_at is not None:
-            raise optuna.TrialPruned(f"stopped at the rung of epoch {stopped_at}")
+        if outcome.rung is not None:
+            verb = "paused" if outcome.paused else "stopped"
+            raise optuna.TrialPruned(f"{verb} at the rung of epoch {outcome.rung}")
         return values
 
     def _train_keys(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,40 +259,76 @@ class TrialRunner:
     def _train(
         self, trial: optuna.Trial, model: nn.Module, splits: Any, data_cfg: Any,
         train_cfg: TrainConfig, measured: Measured,
-    ) -> tuple[TrainResult, int | None]:  # fmt: skip
+    ) -> _Outcome:  # fmt: skip
         from blocknas.search._data import policies
-        from blocknas.search.early_stopping import mark_stopped
+        from blocknas.search.early_stopping import RESUME_FROM_ATTR, mark_paused, mark_stopped
         from blocknas.train import fit
 
+        asha = self.asha
+        source = trial.user_attrs.get(RESUME_FROM_ATTR)
+        bracket = asha.trial_bracket(trial) if asha is not None else 0
         stopped: list[int] = []
+        trained: list[EpochMetrics] = []
+        with contextlib.ExitStack() as stack:
+            folder = self._checkpoint_folder(trial.number, source, stack)
+            can_pause = self.promoter is not None and self.run_dir is not None
 
-        def on_epoch(metrics: EpochMetrics) -> bool:
-            if self.asha is None:
+            def on_epoch(metrics: EpochMetrics) -> bool:
+                trained.append(metrics)
+                if asha is None:
+                    return False
+                rung = [self._epoch_value(o.name, metrics, measured) for o in self.cfg.objectives]
+                if all(math.isfinite(v) for v in rung) and asha.should_stop(
+                    trial, metrics.epoch, rung
+                ):
+                    if can_pause:
+                        assert folder is not None
+                        mark_paused(trial, metrics.epoch, folder)
+                    else:
+                        mark_stopped(trial, metrics.epoch, tell=False)
+                    stopped.append(metrics.epoch)
+                    return True
                 return False
-            rung = [self._epoch_value(o.name, metrics, measured) for o in self.cfg.objectives]
-            if all(math.isfinite(v) for v in rung) and self.asha.should_stop(
-                trial, metrics.epoch, rung
-            ):
-                mark_stopped(trial, metrics.epoch, tell=False)
-                stopped.append(metrics.epoch)
-                return True
-            return False
 
-        fraction = (  # 1.0 for every epoch unless the data_fraction option is on
-            partial(self.asha.data_fraction_for, bracket=self.asha.bracket_for(trial.number))
-            if self.asha is not None
-            else None
-        )
-        train_policy, test_policy = policies(data_cfg)
-        try:
-            result = fit(
-                model, splits, train_cfg, train_policy=train_policy, test_policy=test_policy,
-                callback=on_epoch, progress=False, data_fraction=fraction,
-            )  # fmt: skip
-        except TrainingError as exc:
-            raise _Invalid(str(exc)) from None
-        at = stopped[0] if stopped and result.stopped_early else None
-        return result, at
+            fraction = (  # 1.0 for every epoch unless the data_fraction option is on
+                partial(asha.data_fraction_for, bracket=bracket) if asha is not None else None
+            )
+            save_at = asha.config.decision_rungs(bracket) if asha is not None else None
+            train_policy, test_policy = policies(data_cfg)
+            try:
+                result = fit(
+                    model, splits, train_cfg, train_policy=train_policy, test_policy=test_policy,
+                    callback=on_epoch, progress=False, data_fraction=fraction,
+                    checkpoint_dir=folder, resume=source is not None, checkpoint_epochs=save_at,
+                )  # fmt: skip
+            except TrainingError as exc:
+                raise _Invalid(str(exc)) from None
+            at = stopped[0] if stopped and result.stopped_early else None
+            paused = at is not None and can_pause
+            if folder is not None and not paused and self.run_dir is not None:
+                shutil.rmtree(folder, ignore_errors=True)  # never resumed
+        return _Outcome(result, tuple(trained), at, paused)
+
+    def _checkpoint_folder(
+        self, number: int, source: str | None, stack: contextlib.ExitStack
+    ) -> Path | None:
+        """Where trial ``number`` saves its training state at its rungs (None: nowhere).
+
+        The promotion form pauses trials in the run folder, where other workers sharing it can
+        resume them. A continuation first gets a copy of the checkpoint of the trial it
+        continues (``source``), which stays as it was for a re-run; without a run folder, in a
+        temporary folder that ``stack`` removes.
+        """
+        folder: Path | None = None
+        if self.promoter is not None and self.run_dir is not None:
+            folder = trial_dir(self.run_dir, number) / "checkpoint"
+            shutil.rmtree(folder, ignore_errors=True)  # a re-run of a lost trial starts afresh
+            folder.mkdir(parents=True)
+        if source is not None:
+            if folder is None:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            _copy_checkpoint(Path(source), folder)
+        return folder
 
     @staticmethod
     def _epoch_value(name: str, metrics: EpochMetrics, measured: Measured) -> float:
@@ -290,14 +346,18 @@ class TrialRunner:
             return result.val.macro_f1
         return _size(name, measured)
 
-    def _record_result(self, trial: optuna.Trial, result: TrainResult, start: float) -> None:
+    def _record_result(
+        self, trial: optuna.Trial, result: TrainResult, start: float,
+        trained: tuple[EpochMetrics, ...],
+    ) -> None:  # fmt: skip
         attrs: dict[str, Any] = {
             "val_accuracy": result.val.accuracy,
             "val_f1": result.val.macro_f1,
             "epochs": result.epochs_completed,
             "data_epochs": result.data_epochs,
+            "trained_data_epochs": sum(m.data_fraction for m in trained),
             "best_epoch": result.best_epoch,
-            "train_seconds": result.seconds,
+            "train_seconds": sum(m.seconds for m in trained),
             "seconds": time.perf_counter() - start,
         }
         if result.test is not None:
@@ -312,6 +372,25 @@ class TrialRunner:
         folder.mkdir(parents=True, exist_ok=True)
         payload = {"trial": number, **data}
         write_text(folder / "metrics.json", json.dumps(payload, indent=1, default=str) + "\n")
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What training a trial gave: the result, the epochs this trial trained itself (after any
+    resumed ones) and the rung where it stopped or paused (None: it ran to the end)."""
+
+    result: TrainResult
+    trained: tuple[EpochMetrics, ...]
+    rung: int | None
+    paused: bool
+
+
+def _copy_checkpoint(source: Path, folder: Path) -> None:
+    """Copy a paused trial's checkpoint (``last.pt``, ``best.pt``) into ``folder``."""
+    for name in ("last.pt", "best.pt"):
+        if not (source / name).is_file():
+            raise _Invalid(f"cannot continue: {source / name} is missing")
+        shutil.copyfile(source / name, folder / name)
 
 
 class _Invalid(BlocknasError):

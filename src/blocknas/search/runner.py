@@ -127,15 +127,16 @@ def run_worker(
     if not progress:
         with _quiet_trial_warnings():
             return run_trials(
-                study, runner, budget, catch=(TrialFailed,), max_failures_in_a_row=limit
-            )
+                study, runner, budget, catch=(TrialFailed,), max_failures_in_a_row=limit,
+                promoter=runner.promoter,
+            )  # fmt: skip
     from blocknas.search._progress import SearchProgress
 
     with SearchProgress(cfg, n_trials=budget.n_trials) as bar, _quiet_trial_warnings():
         return run_trials(
             study, runner, budget, catch=(TrialFailed,),
             callbacks=[lambda s, _t: bar.update(s.get_trials(deepcopy=False))],
-            max_failures_in_a_row=limit,
+            max_failures_in_a_row=limit, promoter=runner.promoter,
         )  # fmt: skip
 
 
@@ -411,7 +412,7 @@ def _run(
                 run_trials(
                     study, runner, Budget.from_study(study), catch=(TrialFailed,),
                     callbacks=[lambda s, _t: bar.update(s.get_trials(deepcopy=False))],
-                    max_failures_in_a_row=_MAX_FAILURES_IN_A_ROW,
+                    max_failures_in_a_row=_MAX_FAILURES_IN_A_ROW, promoter=runner.promoter,
                 )  # fmt: skip
         finally:
             torch.set_num_threads(before)

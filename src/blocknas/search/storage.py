@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTR_KEY",
+    "CONTINUES_ATTR",
     "Heartbeat",
     "MaskingFilter",
     "check_space_matches",
+    "is_continuation",
     "is_rerun",
     "load_existing_study",
     "mask_url",
@@ -57,6 +59,9 @@ __all__ = [
 ]
 
 ATTR_KEY = "blocknas"  # study.user_attrs[ATTR_KEY]: blocknas's study record (blocknas.search.study)
+# trial.user_attrs[CONTINUES_ATTR]: number of the paused trial this trial continues from its
+# checkpoint (the promotion form of early stopping); such a trial is not a new candidate.
+CONTINUES_ATTR = "continues"
 
 _SQLITE_BUSY_TIMEOUT_S = 30  # SQLite waits this long for another process's write lock
 _CONNECT_TIMEOUT_S = 10  # an unreachable database server fails in seconds, not minutes
@@ -392,6 +397,11 @@ def reruns(trials: Collection[FrozenTrial]) -> dict[int, int]:
         if isinstance(history, list) and history:
             found[int(history[-1])] = t.number
     return found
+
+
+def is_continuation(trial: optuna.Trial | FrozenTrial) -> bool:
+    """Whether ``trial`` continues a paused trial rather than trying a new candidate."""
+    return trial.user_attrs.get(CONTINUES_ATTR) is not None
 
 
 def is_rerun(trial: optuna.Trial) -> bool:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from blocknas.errors import StorageError, TrainingError
 from blocknas.search.storage import (
@@ -47,6 +47,7 @@ from blocknas.search.storage import (
     _retry_callback,
     _shown,
     _sqlite_path,
+    is_continuation,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WORKER_ATTR",
     "Budget",
+    "Promoter",
     "TrialCounts",
     "claim_trial",
     "count_trials",
@@ -139,31 +141,40 @@ def parse_deadline(text: str, *, now: float) -> float:
 @dataclass(frozen=True)
 class TrialCounts:
     """Trials of a study by state. ``finished`` counts toward the budget; ``retried`` is the
-    number of failed trials whose parameters were queued again."""
+    number of failed trials whose parameters were queued again. A trial that continues a paused
+    one (early stopping's promotion form) is no new candidate: it is counted in ``continuing``
+    while it runs or waits, and in none of the others."""
 
     finished: int
     running: int
     waiting: int
     failed: int
     retried: int
+    continuing: int = 0
 
 
-def count_trials(study: optuna.Study) -> TrialCounts:
-    """Count ``study``'s trials by state (one storage read)."""
+def count_trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> TrialCounts:
+    """Count ``study``'s trials by state (one storage read, none when ``trials`` is given)."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     by_state = {state: 0 for state in TrialState}
     retried_from: set[int] = set()
+    continuing = 0
     for t in trials:
-        by_state[t.state] += 1
         retried_from.update(t.system_attrs.get("retry_history", ()))
+        if is_continuation(t):
+            continuing += t.state in (TrialState.RUNNING, TrialState.WAITING)
+        else:
+            by_state[t.state] += 1
     return TrialCounts(
         finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
         running=by_state[TrialState.RUNNING],
         waiting=by_state[TrialState.WAITING],
         failed=by_state[TrialState.FAIL],
         retried=len(retried_from),
+        continuing=continuing,
     )
 
 
@@ -176,9 +187,23 @@ def describe_progress(study: optuna.Study) -> str:
         f"study {study.study_name!r}: {counts.finished}{total} finished, {counts.running} running, "
         f"{counts.waiting} waiting, {counts.failed} failed ({counts.retried} re-run)"
     )
+    if counts.continuing:
+        line += f", {counts.continuing} paused trial(s) being continued"
     if budget.deadline is not None:
         line += f"; no trial starts after {time.strftime('%Y-%m-%d %H:%M', time.localtime(budget.deadline))}"
     return line
+
+
+class Promoter(Protocol):
+    """Chooses trials to run before any new candidate: early stopping's promotion form
+    (:class:`blocknas.search.early_stopping.MOASHA`)."""
+
+    def promotion(
+        self, trials: Sequence[FrozenTrial]
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Parameters and user attributes of the next trial to run ahead of new candidates,
+        given the study's trials; None when there is none."""
+        ...
 
 
 # --------------------------------------------------------------------------- claiming
@@ -377,6 +402,7 @@ def claim_trial(
     stop: threading.Event | None = None,
     reconnect_timeout: float | None = None,
     clock: Callable[[], float] = time.time,
+    promoter: Promoter | None = None,
 ) -> optuna.Trial | None:
     """The next trial to run under ``budget``, or ``None`` when the budget is met.
 
@@ -385,15 +411,20 @@ def claim_trial(
     is taken up by trials still running elsewhere, waits (polling), because one of them may die
     and need re-running. Returns ``None`` at once after the deadline or when ``stop`` is set.
     With ``reconnect_timeout``, each attempt rides out database outages up to that long.
+
+    With a ``promoter``, the trial it names is queued and claimed ahead of any new candidate,
+    whatever the budget (which counts candidates); once the budget is met, the worker waits
+    while any trial runs or waits, since finishing trials can make more promotable, and ends
+    when none is left.
     """
     while True:
         if stop is not None and stop.is_set():
             return None
         if reconnect_timeout is None:
-            outcome = _try_claim(study, budget, clock)
+            outcome = _try_claim(study, budget, clock, promoter)
         else:
             outcome = _with_reconnect(
-                lambda: _try_claim(study, budget, clock),
+                lambda: _try_claim(study, budget, clock, promoter),
                 study,
                 reconnect_timeout,
                 "claiming a trial",
@@ -406,21 +437,39 @@ def claim_trial(
 _WAIT = object()  # the budget is held by trials running elsewhere
 
 
-def _try_claim(study: optuna.Study, budget: Budget, clock: Callable[[], float]) -> object:
+def _try_claim(
+    study: optuna.Study, budget: Budget, clock: Callable[[], float], promoter: Promoter | None
+) -> object:
     with _claim_lock(study):
         _fail_stale_trials(study, clock)
-        counts = count_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        counts = count_trials(study, trials)
         if budget.deadline is not None and clock() >= budget.deadline:
             return None
-        if budget.n_trials is not None and counts.finished >= budget.n_trials:
-            return None
-        if budget.n_trials is not None and counts.finished + counts.running >= budget.n_trials:
+        job = promoter.promotion(trials) if promoter is not None else None
+        if job is not None:
+            params, user_attrs = job
+            # ask() runs the oldest queued trial: a retry queued earlier goes first, this one
+            # waits for the next claim (counted in ``continuing``).
+            study.enqueue_trial(params, user_attrs=user_attrs)
+        elif promoter is not None and _queued_continuation(trials):
+            pass  # ask() below runs it (or an older queued retry), whatever the budget
+        elif budget.n_trials is not None and counts.finished >= budget.n_trials:
+            busy = promoter is not None and (counts.running or counts.continuing)
+            return _WAIT if busy else None
+        elif budget.n_trials is not None and counts.finished + counts.running >= budget.n_trials:
             return _WAIT
         trial = _ask(study)
         # Before the lock goes: a trial without heartbeat would never be seen as stale.
         _backend(study).record_heartbeat(trial._trial_id)
         trial.set_user_attr(WORKER_ATTR, worker_id())
         return trial
+
+
+def _queued_continuation(trials: Sequence[FrozenTrial]) -> bool:
+    from optuna.trial import TrialState
+
+    return any(t.state is TrialState.WAITING and is_continuation(t) for t in trials)
 
 
 @contextlib.contextmanager
@@ -497,6 +546,7 @@ def run_trials(
     poll_interval: float = 1.0,
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     max_failures_in_a_row: int | None = 10,
+    promoter: Promoter | None = None,
 ) -> int:
     """Run trials of ``study`` until ``budget`` is met; return how many this process ran.
 
@@ -510,6 +560,7 @@ def run_trials(
     After ``max_failures_in_a_row`` failed trials in a row, a worker thread stops with a
     :class:`~blocknas.errors.TrainingError`: failed trials do not count toward the budget, so a
     worker whose every trial fails (a wrong device, missing data) would otherwise never end.
+    A ``promoter`` puts the trials it names ahead of new candidates (:func:`claim_trial`).
     """
     if n_jobs < 1:
         raise StorageError(f"n_jobs must be >= 1, got {n_jobs}")
@@ -520,7 +571,7 @@ def run_trials(
         while not stop.is_set():
             trial = claim_trial(
                 study, budget, poll_interval=poll_interval, stop=stop,
-                reconnect_timeout=reconnect_timeout,
+                reconnect_timeout=reconnect_timeout, promoter=promoter,
             )  # fmt: skip
             if trial is None:
                 break

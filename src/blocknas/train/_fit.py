@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,6 +82,7 @@ def fit(
     resume: bool = False,
     loader: LoaderFactory | None = None,
     data_fraction: DataFraction | None = None,
+    checkpoint_epochs: Collection[int] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``splits.train``, pick the best epoch on ``splits.val``, and measure
     those weights on ``splits.test`` (when present).
@@ -93,8 +94,9 @@ def fit(
 
     After every epoch ``callback(metrics)`` is called; returning True stops training there
     (``TrainResult.stopped_early``). With ``checkpoint_dir``, ``last.pt`` (everything needed to
-    resume) and ``best.pt`` are rewritten atomically each epoch, and ``resume=True`` continues
-    from ``last.pt``. The model is moved to the configured device (and memory format) and on
+    resume) and ``best.pt`` are rewritten atomically each epoch (only after the epochs in
+    ``checkpoint_epochs`` when given), before the callback sees it, and ``resume=True``
+    continues from ``last.pt``. The model is moved to the configured device (and memory format) and on
     return holds the best epoch's weights (EMA weights when EMA is on). Global random state is
     left as it was. Nothing is printed besides the progress display (``progress=False``: none).
 
@@ -116,7 +118,7 @@ def fit(
             if checkpoint_dir is None:
                 raise ConfigError("resume needs a checkpoint folder")
             trainer.restore(checkpoint_dir)
-        return trainer.run(callback, progress, checkpoint_dir)
+        return trainer.run(callback, progress, checkpoint_dir, checkpoint_epochs)
 
 
 def evaluate(
@@ -256,6 +258,7 @@ class _Trainer:
         self.best_epoch = 0
         self.best_val: EvalResult | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.saved_best_epoch = 0  # the best epoch whose weights best.pt holds
 
     def _train_loader(self, data: ImageSet) -> Batches:
         # A split smaller than one batch still gives one (smaller) batch.
@@ -292,14 +295,20 @@ class _Trainer:
     # -- the run -------------------------------------------------------------------------------
 
     def run(
-        self, callback: EpochCallback | None, progress: bool, checkpoint_dir: Path | None
+        self,
+        callback: EpochCallback | None,
+        progress: bool,
+        checkpoint_dir: Path | None,
+        checkpoint_epochs: Collection[int] | None = None,
     ) -> TrainResult:
         stopped = False
         with make_progress(progress) as bar, self._out_of_memory_as_error():
             for epoch in range(len(self.history) + 1, self.cfg.epochs + 1):
                 metrics = self._epoch(epoch, bar)
-                if checkpoint_dir is not None:
-                    self._save(checkpoint_dir, metrics.is_best)
+                if checkpoint_dir is not None and (
+                    checkpoint_epochs is None or epoch in checkpoint_epochs
+                ):
+                    self._save(checkpoint_dir)
                 if callback is not None and callback(metrics):
                     stopped = epoch < self.cfg.epochs
                     break
@@ -426,13 +435,18 @@ class _Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def _save(self, folder: Path, is_best: bool) -> None:
+    def _save(self, folder: Path) -> None:
         epoch = self.history[-1].epoch
-        if is_best:
+        if self.best_epoch != self.saved_best_epoch:  # best.pt as of the latest best epoch
             save_checkpoint(
-                {"epoch": epoch, "model": self.best_state, "val": self.history[-1].to_dict()},
+                {
+                    "epoch": self.best_epoch,
+                    "model": self.best_state,
+                    "val": self.history[self.best_epoch - 1].to_dict(),
+                },
                 folder / "best.pt",
             )
+            self.saved_best_epoch = self.best_epoch
         assert self.best_val is not None
         save_checkpoint(
             {
@@ -478,6 +492,7 @@ class _Trainer:
         self.best_epoch, self.best_score = int(best["epoch"]), float(best["score"])
         self.best_val = EvalResult.from_dict(best["val"])
         self.best_state = load_checkpoint(folder / "best.pt")["model"]
+        self.saved_best_epoch = self.best_epoch
 
 
 def _make_ema(model: nn.Module, decay: float | None) -> torch.optim.swa_utils.AveragedModel | None:
