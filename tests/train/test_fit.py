@@ -123,6 +123,25 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     assert resumed.test.loss == full.test.loss
 
 
+def test_checkpoints_at_chosen_epochs_resume_to_the_same_run(
+    digits: DataSplits, tmp_path: Path
+) -> None:
+    cfg = CFG.model_copy(update={"epochs": 5})
+    full = fit(make_net(), digits, cfg, progress=False)
+    # Saved only after epoch 3 (as early stopping pauses a trial at a rung), then stopped there.
+    first = fit(make_net(), digits, cfg, progress=False, checkpoint_dir=tmp_path,
+                checkpoint_epochs={3}, callback=lambda m: m.epoch == 3)  # fmt: skip
+    assert first.stopped_early
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 3
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["epoch"] == first.best_epoch  # the best of epochs 1-3, saved or not
+    resumed = fit(make_net(seed=9), digits, cfg, progress=False, checkpoint_dir=tmp_path,
+                  resume=True, checkpoint_epochs=())  # fmt: skip
+    assert _figures(resumed.history) == _figures(full.history)
+    assert resumed.best_epoch == full.best_epoch
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 3  # nothing saved
+
+
 def test_checkpoints_load_with_weights_only(digits: DataSplits, tmp_path: Path) -> None:
     model = make_net()
     result = fit(model, digits, CFG, progress=False, checkpoint_dir=tmp_path)

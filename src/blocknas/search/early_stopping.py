@@ -26,15 +26,14 @@ workers on one or many machines share one view of every rung:
 
 Two forms of successive halving (``form``): in the **stopping** form a trial is judged once,
 when it reaches a rung, against the trials already there, and stops or goes on. In the
-**promotion** form (the default; Li et al., 2020, Algorithm 2) a trial that reaches a rung waits there
-(paused, with a checkpoint) unless it is the next to promote; before starting a new candidate a
-worker continues a waiting trial that is inside the top ⌊n/η⌋ of its rung's n entries, highest
-rung first (:meth:`MOASHA.promotable`), as a new optuna trial with the same parameters that
-resumes from the checkpoint. Later arrivals can thus lift a waiting trial into the top of its
-rung, and a trial is never judged against fewer than η others. Trials still waiting when the
-search ends have been stopped. The promotion form loses less hypervolume for the same compute
-cut (BENCHMARKS.md): a trial is never judged against fewer than η others, nor only against
-those that came before it.
+**promotion** form (the default; Li et al., 2020, Algorithm 2) a trial that reaches a rung
+waits there (paused, with a checkpoint) unless it is the next to promote; before starting a new
+candidate a worker continues a waiting trial that is inside the top ⌊n/η⌋ of its rung's n
+entries, highest rung first (:meth:`MOASHA.promotable`), as a new optuna trial with the same
+parameters that resumes from the checkpoint. Trials still waiting when the search ends have been
+stopped. Later arrivals can lift a waiting trial into the top of its rung, and a trial is never
+judged against fewer than η others nor only against those that came before it, so the promotion
+form loses less hypervolume for the same compute cut (BENCHMARKS.md).
 
 A trial whose worker died is failed and re-run as a new trial by optuna's
 ``RetryHeartbeatStaleTrialCallback``, which copies every user attribute of the lost trial into the
@@ -154,8 +153,9 @@ class EarlyStoppingConfig:
             fractions make rung accuracies too noisy to rank by.
         form: "promotion" (the default: a trial waits at the rung, with a checkpoint, until it
             is in the top ⌊n/η⌋ or the search ends) or "stopping" (judge a trial once, when it
-            reaches a rung); see the module documentation. The promotion form needs the run folder for the
-            checkpoints; a worker without one stops the trials it would pause.
+            reaches a rung); see the module documentation. The promotion form keeps the
+            checkpoints in the run folder; a worker without one stops the trials it would
+            pause.
         enabled: False turns early stopping off (every trial runs ``max_epochs``).
     """
 

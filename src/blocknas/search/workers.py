@@ -143,7 +143,7 @@ class TrialCounts:
     """Trials of a study by state. ``finished`` counts toward the budget; ``retried`` is the
     number of failed trials whose parameters were queued again. A trial that continues a paused
     one (early stopping's promotion form) is no new candidate: it is counted in ``continuing``
-    while it runs or waits, and in none of the others."""
+    while it runs or waits, in ``failed`` when it fails, and in none of the others."""
 
     finished: int
     running: int
@@ -164,7 +164,7 @@ def count_trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
     continuing = 0
     for t in trials:
         retried_from.update(t.system_attrs.get("retry_history", ()))
-        if is_continuation(t):
+        if is_continuation(t) and t.state is not TrialState.FAIL:
             continuing += t.state in (TrialState.RUNNING, TrialState.WAITING)
         else:
             by_state[t.state] += 1

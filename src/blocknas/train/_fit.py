@@ -95,10 +95,10 @@ def fit(
     After every epoch ``callback(metrics)`` is called; returning True stops training there
     (``TrainResult.stopped_early``). With ``checkpoint_dir``, ``last.pt`` (everything needed to
     resume) and ``best.pt`` are rewritten atomically each epoch (only after the epochs in
-    ``checkpoint_epochs`` when given), before the callback sees it, and ``resume=True``
-    continues from ``last.pt``. The model is moved to the configured device (and memory format) and on
-    return holds the best epoch's weights (EMA weights when EMA is on). Global random state is
-    left as it was. Nothing is printed besides the progress display (``progress=False``: none).
+    ``checkpoint_epochs`` when given), before the callback sees the epoch, and ``resume=True``
+    continues from ``last.pt``. The model is moved to the configured device (and memory format)
+    and on return holds the best epoch's weights (EMA weights when EMA is on). Global random
+    state is left as it was. Nothing is printed besides the progress display (``progress=False``: none).
 
     Raises :class:`TrainingError` when the loss becomes NaN/inf ("diverged at epoch E (lr = …)")
     or the device runs out of memory.
