@@ -268,6 +268,30 @@ def test_a_rerun_of_a_lost_trial_trains_as_a_new_one(tmp_path: Path) -> None:
     assert rung_summary(study.get_trials()) == {1: (1, 0), 2: (1, 0)}
 
 
+def test_a_continuation_trains_its_epochs_on_the_data_fractions_of_the_schedule(
+    tmp_path: Path,
+) -> None:
+    schedule = {"min_epochs": 1, "max_epochs": 4, "eta": 2, "data_fraction": True}
+    raw = tiny(n_trials=6, train={"optimizer": "adamw", "lr": 0.02}, early_stopping=schedule)
+    _search(tmp_path, raw)
+    trials = _trials(tmp_path / "run")
+    follow = [t for t in trials if "continues" in t.user_attrs]
+    assert follow, "no paused trial was continued"
+    # Decisions after 1 and 2 of 4 epochs, η = 2: epoch 1 on a quarter, epoch 2 on a half.
+    fractions = [0.25, 0.5, 1.0, 1.0]
+    for t in follow:
+        metrics = json.loads(
+            (tmp_path / "run" / "trials" / f"{t.number:04d}" / "metrics.json").read_text()
+        )
+        epochs = len(metrics["epochs"])
+        assert [e["data_fraction"] for e in metrics["epochs"]] == fractions[:epochs]
+        paused = next(p for p in trials if p.number == t.user_attrs["continues"])
+        resumed_at = paused.user_attrs["paused_at_rung"]
+        assert t.user_attrs["trained_data_epochs"] == pytest.approx(
+            sum(fractions[resumed_at:epochs])
+        )
+
+
 def test_a_lost_continuation_is_rerun_from_the_same_checkpoint(tmp_path: Path) -> None:
     from blocknas.search._trial import TrialRunner
     from blocknas.search.storage import _retry_callback
