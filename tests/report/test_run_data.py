@@ -85,3 +85,18 @@ def test_a_foreign_study_is_refused(tmp_path: Path) -> None:
     optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="plain")
     with pytest.raises(StorageError, match="not written by a blocknas search"):
         load_run_data(tmp_path)
+
+
+def test_a_paused_trial_that_was_continued_is_not_shown_as_stopped() -> None:
+    from blocknas.report.run import Objective, RunData, TrialRecord
+
+    acc = {"val_accuracy": 0.4}
+    trials = (
+        TrialRecord(0, "PRUNED", params=500, metrics=acc),  # paused, then continued by 2
+        TrialRecord(1, "PRUNED", params=600, metrics=acc),  # stopped (or still waiting)
+        TrialRecord(2, "COMPLETE", {"accuracy": 0.9, "params": 500.0}, params=500, continues=0),
+    )
+    objectives = (Objective("accuracy", "maximize"), Objective("params", "minimize"))
+    run = RunData(None, "toy", objectives, trials)
+    assert [t.number for t in run.stopped()] == [1]
+    assert [t.number for t in run.completed()] == [2]

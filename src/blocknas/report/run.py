@@ -18,6 +18,7 @@ import yaml
 
 from blocknas._io import trial_dir
 from blocknas.errors import StorageError
+from blocknas.search.storage import CONTINUES_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -80,6 +81,7 @@ class TrialRecord:
     started: datetime | None = None
     completed: datetime | None = None
     fail_reason: str | None = None
+    continues: int | None = None  # the paused trial this one continues (promotion form)
 
     def get(self, name: str) -> float | None:
         """An objective or measurement by name: objective value, then params / macs /
@@ -140,8 +142,15 @@ class RunData:
         ]
 
     def stopped(self) -> list[TrialRecord]:
-        """Trials stopped early (PRUNED) with the figures of the epoch they stopped at."""
-        return [t for t in self.trials if t.state == "PRUNED" and t.get(self.quality) is not None]
+        """Trials stopped early (PRUNED) with the figures of the epoch they stopped at; a trial
+        paused at a rung and continued by another one (early stopping's promotion form) is
+        that other trial's candidate, not a stopped one."""
+        continued = {t.continues for t in self.trials if t.continues is not None}
+        return [
+            t
+            for t in self.trials
+            if t.state == "PRUNED" and t.number not in continued and t.get(self.quality) is not None
+        ]
 
     def infeasible(self) -> list[TrialRecord]:
         """COMPLETE trials that violate a hard constraint and were trained anyway (a search
@@ -328,6 +337,7 @@ def _record(t: FrozenTrial, objectives: Sequence[Objective], run_dir: Path | Non
         started=t.datetime_start,
         completed=t.datetime_complete,
         fail_reason=attrs.get("fail_reason"),
+        continues=_int(attrs.get(CONTINUES_ATTR)),
     )
 
 
