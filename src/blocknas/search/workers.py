@@ -6,7 +6,9 @@ Several processes on several machines may run trials of one study (opened with
 * **Exact budgets.** :func:`claim_trial` serialises the "count, then ask" step across every worker
   (a PostgreSQL advisory lock, a MySQL/MariaDB named lock, a lock file next to an SQLite
   database), so the number of finished trials (``COMPLETE`` + ``PRUNED``) ends exactly at the
-  budget, however many workers run.
+  budget, however many workers run. A trial that continues a paused one (early stopping's
+  promotion form, :class:`Promoter`) is chosen under the same lock, so no paused trial is
+  continued twice, and is not a new candidate: the budget does not count it.
 * **Recovery.** Optuna records heartbeats and fails stale trials only inside ``study.optimize``;
   blocknas drives trials with ask/tell (:func:`run_trials`), so it records heartbeats itself
   (:func:`keep_alive`) and fails stale trials before every claim. A failed stale trial's parameters
