@@ -292,6 +292,26 @@ def test_a_continuation_trains_its_epochs_on_the_data_fractions_of_the_schedule(
         )
 
 
+def test_without_a_run_folder_the_promotion_form_judges_as_the_stopping_form(
+    tmp_path: Path,
+) -> None:
+    from blocknas.search._trial import TrialRunner
+
+    path = tmp_path / "s.yaml"
+    raw = tiny(train={"optimizer": "adamw", "lr": 0.01},
+               early_stopping={"min_epochs": 1, "max_epochs": 2, "eta": 2})  # fmt: skip
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_search_config(path)
+    runner = TrialRunner(cfg)  # a worker of a study without a run folder: nowhere to pause
+    study = optuna.create_study(directions=cfg.directions)
+    first = study.ask()
+    # Alone at its rung: the promotion form would make it wait; with nowhere to keep its
+    # checkpoint it is judged on arrival, and fewer than η entries let it through.
+    values = runner(first)
+    assert first.user_attrs["epochs"] == 2 and len(values) == 2
+    assert "paused_at_rung" not in first.user_attrs
+
+
 def test_a_lost_continuation_is_rerun_from_the_same_checkpoint(tmp_path: Path) -> None:
     from blocknas.search._trial import TrialRunner
     from blocknas.search.storage import _retry_callback

@@ -279,7 +279,7 @@ class TrialRunner:
                     return False
                 rung = [self._epoch_value(o.name, metrics, measured) for o in self.cfg.objectives]
                 if all(math.isfinite(v) for v in rung) and asha.should_stop(
-                    trial, metrics.epoch, rung
+                    trial, metrics.epoch, rung, can_wait=can_pause
                 ):
                     if can_pause:
                         assert folder is not None

@@ -154,8 +154,8 @@ class EarlyStoppingConfig:
         form: "promotion" (the default: a trial waits at the rung, with a checkpoint, until it
             is in the top ⌊n/η⌋ or the search ends) or "stopping" (judge a trial once, when it
             reaches a rung); see the module documentation. The promotion form keeps the
-            checkpoints in the run folder; a worker without one stops the trials it would
-            pause.
+            checkpoints in the run folder; a worker without one (a study made with
+            ``blocknas study create``) judges its trials in the stopping form.
         enabled: False turns early stopping off (every trial runs ``max_epochs``).
     """
 
@@ -408,7 +408,10 @@ class MOASHA:
         origin = trial.user_attrs.get(ORIGIN_ATTR)
         return self.bracket_for(trial.number if origin is None else int(origin))
 
-    def should_stop(self, trial: optuna.Trial, epoch: int, rung_values: Sequence[float]) -> bool:
+    def should_stop(
+        self, trial: optuna.Trial, epoch: int, rung_values: Sequence[float], *,
+        can_wait: bool = True,
+    ) -> bool:  # fmt: skip
         """Record the trial's rung values if ``epoch`` is one of its rungs, then decide.
 
         Call after each epoch. At epochs that are not a decision rung of the trial's bracket
@@ -419,6 +422,9 @@ class MOASHA:
             epoch: epochs completed so far (1-based).
             rung_values: one finite value per direction: the epoch's validation accuracy and
                 the static size / latency objectives.
+            can_wait: whether the trial could be paused here (its worker has somewhere to keep
+                the checkpoint); when it cannot, the promotion form judges it as the stopping
+                form does, rather than stop every trial that would have waited.
 
         Returns:
             True when the trial should not go on now: in the stopping form, stop it (then call
@@ -439,7 +445,7 @@ class MOASHA:
         trial.set_user_attr(rung_attr(epoch), values)
         # All trials, this one included: a re-run's own system attributes name the lost trial.
         trials = trial.study.get_trials(deepcopy=False)
-        if self.config.form == "promotion":
+        if self.config.form == "promotion" and can_wait:
             # This trial's own record comes from the arguments rather than a possibly cached read.
             mine = [copy.copy(t) for t in trials if t.number == trial.number]
             for own in mine:
