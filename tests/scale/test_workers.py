@@ -185,3 +185,38 @@ def test_e_sigterm_on_a_search_reaches_its_worker_processes(tmp_path: Path) -> N
         assert_exact_budget(cluster.trials(), BUDGET)
     finally:
         cluster.stop_all()
+
+
+@pytest.mark.postgres
+def test_f_workers_continue_paused_trials_in_a_shared_run_folder(
+    postgres_cluster: Cluster, tmp_path: Path
+) -> None:
+    import yaml
+
+    cluster = postgres_cluster
+    raw = yaml.safe_load(TINY.read_text())
+    raw["train"]["epochs"] = 4
+    raw["early_stopping"] = {"min_epochs": 1, "max_epochs": 4, "eta": 2}  # promotion form
+    config = tmp_path / "promotion.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "shared-run"
+    proc = cluster.start_cli(
+        "study", "create", str(config), "--storage", cluster.url, "--study", cluster.study,
+        "--n-trials", "8", "--heartbeat-interval", "1", "--grace-period", "3",
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.wait(timeout=120) == 0, cluster.log_of(proc)
+    _assert_all_ok(cluster, _workers(cluster, n=2))
+    trials = cluster.trials()
+    by_number = {t.number: t for t in trials}
+    candidates = [t for t in trials if "continues" not in t.user_attrs]
+    follow = [t for t in trials if "continues" in t.user_attrs]
+    assert len(candidates) == 8
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert follow and len({t.user_attrs["continues"] for t in follow}) == len(follow)
+    for t in follow:
+        paused = by_number[t.user_attrs["continues"]]
+        assert paused.params == t.params and paused.user_attrs["paused_at_rung"] >= 1
+        checkpoint = Path(paused.user_attrs["checkpoint"])
+        assert checkpoint.parent.parent.parent == out.resolve()
+    assert any(t.state is TrialState.COMPLETE and t.user_attrs["epochs"] == 4 for t in follow)

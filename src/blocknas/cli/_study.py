@@ -10,6 +10,7 @@ import typer
 
 from blocknas.cli import app
 from blocknas.cli._worker import STORAGE_HELP
+from blocknas.errors import BlocknasError
 
 study_app = typer.Typer(
     name="study",
@@ -41,6 +42,15 @@ def create_command(
         int,
         typer.Option(help="Seconds without heartbeat after which a trial is failed and re-run."),
     ] = 60,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run folder for the trials' files and early stopping's checkpoints, on a file "
+            "system every worker reaches at this path (default: none, the study alone records "
+            "the trials, and paused trials cannot be kept: early stopping judges in its "
+            "stopping form)."
+        ),
+    ] = None,
 ) -> None:
     """Create a study from a search config, with its budget, without running any trial.
 
@@ -57,8 +67,13 @@ def create_command(
     heartbeat = Heartbeat(interval=heartbeat_interval, grace_period=grace_period)
     cfg = load_search_config(config)
     when = None if deadline is None else parse_deadline(deadline, now=time.time())
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlocknasError(f"--out {out}: cannot create the run folder: {exc}") from None
     created = create_search_study(
-        cfg, storage=storage, study_name=study, n_trials=n_trials, deadline=when
+        cfg, storage=storage, study_name=study, n_trials=n_trials, deadline=when, run_dir=out
     )
     set_heartbeat(created, heartbeat)
     typer.echo(f"created study {created.study_name!r} in {mask_url(storage)}")
