@@ -39,6 +39,12 @@ class Place:
 Case = Callable[[Place], list[str]]
 
 
+def _under_a_file(place: Place) -> str:
+    blocker = place.tmp / "a-file"
+    blocker.write_text("not a folder")
+    return str(blocker / "run")
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,6 +114,9 @@ EVERYWHERE: list[tuple[str, Case, str]] = [
                                         "--grace-period", "20"], "grace period"),
     ("create-missing-config", lambda p: ["study", "create", str(p.tmp / "none.yaml"),
                                          "--storage", p.url], "no such file"),
+    ("create-out-under-a-file", lambda p: ["study", "create", str(TINY), "--storage", p.url,
+                                           "--study", "other", "--out", _under_a_file(p)],
+     "cannot create the run folder"),
     ("resume-mismatched-space", lambda p: ["search", _mismatched_yaml(p), "--storage", p.url,
                                            "--study", p.name, "--resume", "--out",
                                            str(p.tmp / "run"), "--quiet"],
