@@ -12,9 +12,11 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy.exc
+import yaml
 from optuna.trial import TrialState
 
 from blocknas.errors import StorageError
+from blocknas.search import load_search_config
 from blocknas.search.storage import (
     ATTR_KEY,
     CONTINUES_ATTR,
@@ -40,6 +42,8 @@ from blocknas.search.workers import (
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "scale" / "digits_tiny.yaml"
 
 
 @pytest.mark.parametrize(
@@ -256,6 +260,35 @@ def test_check_space_matches_allows_budget_name_and_folder(url: str) -> None:
     same = {**_STORED, "name": "b", "n_trials": 99, "base_dir": "/home/two",
             "train": {"epochs": 2.0, "lr": 0.1}}  # fmt: skip
     check_space_matches(study, same)
+
+
+def test_a_study_stored_before_early_stopping_had_forms_ran_the_stopping_form(url: str) -> None:
+    from blocknas.search.study import study_config
+
+    before = {"min_epochs": 1, "max_epochs": 9, "eta": 3, "enabled": True}
+    raw = yaml.safe_load(TINY_CONFIG.read_text())
+    raw["train"]["epochs"] = 9
+    stored = load_search_config({**raw, "early_stopping": before}).to_dict()
+    stored["early_stopping"].pop("form")  # as a study written then stored it
+    study = _study(url, {"search_config": stored})
+    assert study_config(study).early_stopping.form == "stopping"
+    now = load_search_config({**raw, "early_stopping": before}).to_dict()  # today: promotion
+    with pytest.raises(StorageError, match=r"early_stopping.form is 'promotion' here but "
+                                           r"'stopping' in the stored study"):  # fmt: skip
+        check_space_matches(study, now)
+    check_space_matches(study, {**now, "early_stopping": {**now["early_stopping"],
+                                                          "form": "stopping"}})  # fmt: skip
+    # Off in both: the form does not matter.
+    off = load_search_config({**raw, "early_stopping": {**before, "enabled": False}}).to_dict()
+    stored_off = {**off, "early_stopping": dict(off["early_stopping"])}
+    stored_off["early_stopping"].pop("form")
+    check_space_matches(_study_in_with(url, "off", stored_off), off)
+
+
+def _study_in_with(url: str, name: str, config: dict) -> optuna.Study:
+    study = _study_in(url, name)
+    study.set_user_attr(ATTR_KEY, {"search_config": config})
+    return study
 
 
 def _objective(trial: optuna.Trial) -> float:

@@ -55,6 +55,7 @@ __all__ = [
     "open_study",
     "reruns",
     "set_heartbeat",
+    "upgrade_search_config",
     "validate_storage_url",
 ]
 
@@ -488,8 +489,11 @@ def check_space_matches(
         raise StorageError(
             f"study {study.study_name!r} was not created by blocknas (no search config)"
         )
-    stored = {k: v for k, v in dict(record["search_config"]).items() if k not in ignore}
+    stored = {
+        k: v for k, v in upgrade_search_config(record["search_config"]).items() if k not in ignore
+    }
     given = {k: v for k, v in dict(search_config).items() if k not in ignore}
+    _drop_unused_form(stored, given)
     diff = _first_difference(stored, given, "")
     if diff is not None:
         key, old, new = diff
@@ -498,6 +502,26 @@ def check_space_matches(
             f"{_short(new)} here but {_short(old)} in the stored study; use a new --study name "
             "or the stored config"
         )
+
+
+def upgrade_search_config(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A search config as stored with a study, in today's terms: a study stored before early
+    stopping had a ``form`` ran its stopping form, whatever today's default is."""
+    data = dict(stored)
+    stopping = data.get("early_stopping")
+    if isinstance(stopping, Mapping) and "form" not in stopping:
+        data["early_stopping"] = {**stopping, "form": "stopping"}
+    return data
+
+
+def _drop_unused_form(stored: dict[str, Any], given: dict[str, Any]) -> None:
+    """Early stopping's form does not matter when it is off in both configs."""
+    one, two = stored.get("early_stopping"), given.get("early_stopping")
+    off = [isinstance(c, Mapping) and c.get("enabled") is False for c in (one, two)]
+    if all(off):
+        assert isinstance(one, Mapping) and isinstance(two, Mapping)
+        stored["early_stopping"] = {k: v for k, v in one.items() if k != "form"}
+        given["early_stopping"] = {k: v for k, v in two.items() if k != "form"}
 
 
 _MISSING = object()

@@ -119,8 +119,10 @@ def study_config(study: optuna.Study) -> SearchConfig:
     record = study.user_attrs.get(ATTR_KEY)
     if not isinstance(record, Mapping) or "search_config" not in record:
         raise StorageError(f"study {study.study_name!r} was not created by blocknas search")
+    from blocknas.search.storage import upgrade_search_config
+
     try:
-        return load_search_config(dict(record["search_config"]))
+        return load_search_config(upgrade_search_config(record["search_config"]))
     except ConfigError as exc:
         raise StorageError(
             f"study {study.study_name!r}: its stored search config is invalid here: {exc}"
