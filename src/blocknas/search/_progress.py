@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from blocknas.search.objectives import front_hypervolume
-from blocknas.search.storage import CONTINUES_ATTR, is_continuation
+from blocknas.search.storage import CONTINUES_ATTR, continued, is_continuation
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -172,8 +172,8 @@ class SearchProgress:
         from blocknas.search.early_stopping import format_rung_summary, rung_summary
 
         counts = {s: sum(t.state is s for t in trials) for s in TrialState}
-        continued = {t.user_attrs[CONTINUES_ATTR] for t in trials if is_continuation(t)}
-        resumed = sum(t.state is TrialState.PRUNED and t.number in continued for t in trials)
+        taken = continued(trials)
+        resumed = sum(t.state is TrialState.PRUNED and t.number in taken for t in trials)
         front, hv = front_summary(trials, self.cfg)
         parts = [
             f"{counts[TrialState.COMPLETE]} complete",

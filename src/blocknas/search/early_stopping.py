@@ -80,7 +80,7 @@ from blocknas.search._asha import (
     rung_ranks,
     weighted_bracket,
 )
-from blocknas.search.storage import CONTINUES_ATTR, is_continuation, is_rerun, reruns
+from blocknas.search.storage import CONTINUES_ATTR, continued, is_rerun, reruns
 
 if TYPE_CHECKING:
     import optuna
@@ -447,11 +447,13 @@ class MOASHA:
         trials = trial.study.get_trials(deepcopy=False)
         if self.config.form == "promotion" and can_wait:
             # This trial's own record comes from the arguments rather than a possibly cached read.
-            mine = [copy.copy(t) for t in trials if t.number == trial.number]
-            for own in mine:
-                own.user_attrs = {**own.user_attrs, BRACKET_ATTR: bracket, rung_attr(epoch): values}
-            others = [t for t in trials if t.number != trial.number]
-            order = self.promotable([*others, *mine], arriving=(trial.number, epoch))
+            recorded = []
+            for t in trials:
+                if t.number == trial.number:
+                    t = copy.copy(t)
+                    t.user_attrs = {**t.user_attrs, BRACKET_ATTR: bracket, rung_attr(epoch): values}
+                recorded.append(t)
+            order = self.promotable(recorded, arriving=(trial.number, epoch))
             return not order or order[0] != trial.number
         numbers, table = self.rung_table(trials, epoch, bracket)
         # This trial's own entry comes from the arguments rather than a possibly cached read.
@@ -476,11 +478,11 @@ class MOASHA:
         then trial number (Li et al., 2020, Algorithm 2).
         """
         trials = list(trials)
-        continued = {int(t.user_attrs[CONTINUES_ATTR]) for t in trials if is_continuation(t)}
+        taken = continued(trials)
         waiting: set[tuple[int, int]] = {
             (t.number, int(t.user_attrs[PAUSED_AT_RUNG_ATTR]))
             for t in trials
-            if t.user_attrs.get(PAUSED_AT_RUNG_ATTR) is not None and t.number not in continued
+            if t.user_attrs.get(PAUSED_AT_RUNG_ATTR) is not None and t.number not in taken
         }
         if arriving is not None:
             waiting.add(arriving)
@@ -586,7 +588,7 @@ def rung_summary(trials: Iterable[FrozenTrial]) -> dict[int, tuple[int, int]]:
     """
     trials = list(trials)
     lost = reruns(trials)
-    continued = {int(t.user_attrs[CONTINUES_ATTR]) for t in trials if is_continuation(t)}
+    taken = continued(trials)
     reached: dict[int, int] = {}
     stopped: dict[int, int] = {}
     for t in trials:
@@ -598,7 +600,7 @@ def rung_summary(trials: Iterable[FrozenTrial]) -> dict[int, tuple[int, int]]:
                 rung = int(match.group(1))
                 reached[rung] = reached.get(rung, 0) + 1
         at = t.user_attrs.get(STOPPED_AT_RUNG_ATTR)
-        if at is None and t.number not in continued:
+        if at is None and t.number not in taken:
             at = t.user_attrs.get(PAUSED_AT_RUNG_ATTR)
         if at is not None:
             stopped[int(at)] = stopped.get(int(at), 0) + 1

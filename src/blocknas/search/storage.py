@@ -29,7 +29,7 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ __all__ = [
     "Heartbeat",
     "MaskingFilter",
     "check_space_matches",
+    "continued",
     "is_continuation",
     "is_rerun",
     "load_existing_study",
@@ -403,6 +404,11 @@ def reruns(trials: Collection[FrozenTrial]) -> dict[int, int]:
 def is_continuation(trial: optuna.Trial | FrozenTrial) -> bool:
     """Whether ``trial`` continues a paused trial rather than trying a new candidate."""
     return trial.user_attrs.get(CONTINUES_ATTR) is not None
+
+
+def continued(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of the paused trials that some trial of ``trials`` continues (or tried to)."""
+    return {int(t.user_attrs[CONTINUES_ATTR]) for t in trials if is_continuation(t)}
 
 
 def is_rerun(trial: optuna.Trial) -> bool:
