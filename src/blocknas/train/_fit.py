@@ -98,7 +98,8 @@ def fit(
     ``checkpoint_epochs`` when given), before the callback sees the epoch, and ``resume=True``
     continues from ``last.pt``. The model is moved to the configured device (and memory format)
     and on return holds the best epoch's weights (EMA weights when EMA is on). Global random
-    state is left as it was. Nothing is printed besides the progress display (``progress=False``: none).
+    state is left as it was. Nothing is printed besides the progress display
+    (``progress=False``: none).
 
     Raises :class:`TrainingError` when the loss becomes NaN/inf ("diverged at epoch E (lr = …)")
     or the device runs out of memory.
