@@ -209,16 +209,17 @@ def test_promotion_form_resumes_paused_trials_to_the_uninterrupted_curve(
         assert t.user_attrs["resume_from"] == paused.user_attrs["checkpoint"]
         trained = t.user_attrs["epochs"] - paused.user_attrs["paused_at_rung"]
         assert t.user_attrs["trained_data_epochs"] == trained
-    # The budget counts candidates; every paused trial keeps its checkpoint, a finished one
+    # Every trial still waiting keeps its checkpoint; one that was continued, or that finished,
     # does not.
     assert result.n_complete + result.n_pruned == len(trials)
+    taken = {t.user_attrs["continues"] for t in follow}
     for t in trials:
         folder = tmp_path / "run" / "trials" / f"{t.number:04d}" / "checkpoint"
-        if t.user_attrs.get("paused_at_rung") is not None:
+        if t.user_attrs.get("paused_at_rung") is not None and t.number not in taken:
             assert Path(t.user_attrs["checkpoint"]) == folder.resolve()
             assert (folder / "last.pt").is_file() and (folder / "best.pt").is_file()
         else:
-            assert not folder.exists()
+            assert not folder.exists(), t.number
     done = [t for t in follow if t.state is TrialState.COMPLETE]
     assert done, "no paused trial was continued to the end"
     final = done[0]

@@ -41,6 +41,7 @@ from blocknas.search.space import Hook, load_hook, sample_candidate
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
     from torch import nn
 
     from blocknas.model import BlockNet
@@ -101,6 +102,22 @@ class TrialRunner:
         """What puts paused trials ahead of new candidates (early stopping's promotion form)."""
         asha = self.asha
         return asha if asha is not None and asha.config.form == "promotion" else None
+
+    def drop_resumed_checkpoint(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """After a continuation is told COMPLETE or PRUNED, remove the checkpoint it resumed
+        from when it lies in this run folder: the paused trial it belonged to is taken, and the
+        continuation can no longer be lost and re-run. (A ``run_trials`` callback.)"""
+        from optuna.trial import TrialState
+
+        from blocknas.search.early_stopping import RESUME_FROM_ATTR
+
+        source = trial.user_attrs.get(RESUME_FROM_ATTR)
+        done = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        if source is None or not done or self.run_dir is None:
+            return
+        folder = Path(source).resolve()
+        if folder.is_relative_to(self.run_dir.resolve()):
+            shutil.rmtree(folder, ignore_errors=True)
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         import optuna

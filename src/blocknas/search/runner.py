@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from blocknas.search._progress import SearchProgress
+    from blocknas.search._trial import TrialRunner
     from blocknas.search.budget import BudgetPlan
+    from blocknas.search.workers import Budget
 
 __all__ = ["ParetoEntry", "SearchResult", "run_search", "run_worker"]
 
@@ -104,9 +106,9 @@ def run_worker(
     fresh, so that workers started by hand on several machines do not propose the same
     candidates.
     """
-    from blocknas.search._trial import TrialFailed, TrialRunner
+    from blocknas.search._trial import TrialRunner
     from blocknas.search.storage import open_study
-    from blocknas.search.workers import Budget, run_trials
+    from blocknas.search.workers import Budget
     from blocknas.train._device import check_device
 
     if device is not None:
@@ -123,20 +125,33 @@ def run_worker(
     record = study.user_attrs.get(ATTR_KEY) or {}
     runner = TrialRunner(cfg, run_dir=record.get("run_dir"), device=device)
     budget = Budget.from_study(study)
-    limit = _MAX_FAILURES_IN_A_ROW
     if not progress:
-        with _quiet_trial_warnings():
-            return run_trials(
-                study, runner, budget, catch=(TrialFailed,), max_failures_in_a_row=limit,
-                promoter=runner.promoter,
-            )  # fmt: skip
+        return _run_trials(study, runner, budget)
     from blocknas.search._progress import SearchProgress
 
-    with SearchProgress(cfg, n_trials=budget.n_trials) as bar, _quiet_trial_warnings():
+    with SearchProgress(cfg, n_trials=budget.n_trials) as bar:
+        return _run_trials(
+            study, runner, budget, lambda s, _t: bar.update(s.get_trials(deepcopy=False))
+        )
+
+
+def _run_trials(
+    study: optuna.Study,
+    runner: TrialRunner,
+    budget: Budget,
+    *callbacks: Callable[[optuna.Study, FrozenTrial], None],
+) -> int:
+    """:func:`~blocknas.search.workers.run_trials` as a search runs it: failed trials recorded
+    and the search going on (up to a run of failures), paused trials continued ahead of new
+    candidates, and a continued trial's checkpoint removed once its continuation is told."""
+    from blocknas.search._trial import TrialFailed
+    from blocknas.search.workers import run_trials
+
+    with _quiet_trial_warnings():
         return run_trials(
             study, runner, budget, catch=(TrialFailed,),
-            callbacks=[lambda s, _t: bar.update(s.get_trials(deepcopy=False))],
-            max_failures_in_a_row=limit, promoter=runner.promoter,
+            callbacks=[*callbacks, runner.drop_resumed_checkpoint],
+            max_failures_in_a_row=_MAX_FAILURES_IN_A_ROW, promoter=runner.promoter,
         )  # fmt: skip
 
 
@@ -399,8 +414,8 @@ def _run(
     import torch
 
     if n_jobs == 1:
-        from blocknas.search._trial import TrialFailed, TrialRunner
-        from blocknas.search.workers import Budget, run_trials
+        from blocknas.search._trial import TrialRunner
+        from blocknas.search.workers import Budget
 
         cfg = study_config(study)
         record = study.user_attrs.get(ATTR_KEY) or {}
@@ -408,12 +423,10 @@ def _run(
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            with _quiet_trial_warnings():
-                run_trials(
-                    study, runner, Budget.from_study(study), catch=(TrialFailed,),
-                    callbacks=[lambda s, _t: bar.update(s.get_trials(deepcopy=False))],
-                    max_failures_in_a_row=_MAX_FAILURES_IN_A_ROW, promoter=runner.promoter,
-                )  # fmt: skip
+            _run_trials(
+                study, runner, Budget.from_study(study),
+                lambda s, _t: bar.update(s.get_trials(deepcopy=False)),
+            )  # fmt: skip
         finally:
             torch.set_num_threads(before)
         return
