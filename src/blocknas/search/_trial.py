@@ -322,8 +322,9 @@ class TrialRunner:
                 raise _Invalid(str(exc)) from None
             at = stopped[0] if stopped and result.stopped_early else None
             paused = at is not None and can_pause
-            if folder is not None and not paused and self.run_dir is not None:
-                shutil.rmtree(folder, ignore_errors=True)  # never resumed
+            if can_pause and not paused:
+                assert folder is not None
+                shutil.rmtree(folder, ignore_errors=True)  # the run folder's: never resumed
         return _Outcome(result, tuple(trained), at, paused)
 
     def _checkpoint_folder(
