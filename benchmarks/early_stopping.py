@@ -42,8 +42,10 @@ and a higher hypervolume at equal wall time.
 minutes per seed. ``--out DIR --reuse`` keeps the run folders, reuses finished ones and resumes
 the ones whose process was stopped;
 ``--full-run RUN_DIR`` (one seed, the run's own) pairs an early-stopping run with a search
-without it that was already run, replaying its candidates. Last line: one JSON object with the
-figures.
+without it that was already run, replaying its first ``--trials`` candidates (in the promotion
+form they are proposed one at a time, as a sampler would, so that continuations run as they are
+chosen); the full run's time is then the sum of its trials' times, one after the other, since
+its own clock may include stops or other workers. Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -58,10 +61,13 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
+from optuna.trial import FrozenTrial
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs" / "search"
@@ -123,8 +129,12 @@ def _epochs(t: Any) -> float:
     return int(attrs.get("stopped_at_rung") or 0)  # a pruned trial without the record
 
 
-def _measure(run_dir: Path) -> dict[str, Any]:
-    """Compute, rung counts and the hypervolume trace of a finished run folder."""
+def _measure(run_dir: Path, first: int | None = None) -> dict[str, Any]:
+    """Compute, rung counts and the hypervolume trace of a finished run folder.
+
+    With ``first``, only the run's first ``first`` candidates (:func:`_candidates`) count, and
+    the trace's clock is one worker running them one after the other: the sum of their times.
+    """
     from optuna.trial import TrialState
 
     from blocknas.search import load_run
@@ -134,12 +144,18 @@ def _measure(run_dir: Path) -> dict[str, Any]:
 
     study, cfg = load_run(run_dir)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    trials.sort(key=lambda t: t.datetime_complete)
-    t0 = min(t.datetime_start for t in trials)
+    if first is None:
+        trials.sort(key=lambda t: t.datetime_complete)
+        t0 = min(t.datetime_start for t in trials)
+        ends = [(t.datetime_complete - t0).total_seconds() for t in trials]
+    else:
+        trials = _candidates(trials)[:first]
+        ends = list(itertools.accumulate(
+            (t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+        ))  # fmt: skip
     trace = []  # (seconds since the first trial started, hypervolume after that trial)
     for i in range(1, len(trials) + 1):
-        seconds = (trials[i - 1].datetime_complete - t0).total_seconds()
-        trace.append((round(seconds, 2), front_summary(trials[:i], cfg)[1]))
+        trace.append((round(ends[i - 1], 2), front_summary(trials[:i], cfg)[1]))
     return {
         "trials": len(trials),
         "candidates": sum(not is_continuation(t) for t in trials if t.state is not TrialState.FAIL),
@@ -168,12 +184,10 @@ def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
 
 
 def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
-    """Create ``out``'s study with every trial of the run in ``leader`` queued, in trial order;
-    a trial whose worker was lost is left out (its re-run, later in the order, stands for it),
-    and so is one that continues a paused trial (the same candidate)."""
+    """Create ``out``'s study with the candidates of the run in ``leader`` queued, in its order
+    (:func:`_candidates` of its finished trials)."""
     from blocknas.search import load_run
     from blocknas.search.config import load_search_config
-    from blocknas.search.storage import is_continuation, reruns
     from blocknas.search.study import create_search_study
 
     source, _ = load_run(leader)
@@ -181,17 +195,67 @@ def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
     study = create_search_study(
         load_search_config(cfg), storage=f"sqlite:///{(out / 'study.db').resolve()}"
     )
-    trials = source.get_trials(deepcopy=False)
+    done = [t for t in source.get_trials(deepcopy=False) if t.state.is_finished()]
+    for t in _candidates(done):
+        study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
+
+
+def _candidates(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The candidates a run tried, in trial order: a trial whose worker was lost is left out
+    (its re-run, later in the order, stands for it), and so is one that continues a paused
+    trial (the same candidate)."""
+    from blocknas.search.storage import is_continuation, reruns
+
     lost = reruns(trials)
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.number not in lost and not is_continuation(t):
-            study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
+    return [
+        t for t in sorted(trials, key=lambda t: t.number)
+        if t.number not in lost and not is_continuation(t)
+    ]  # fmt: skip
+
+
+class _Replay(optuna.samplers.BaseSampler):
+    """Proposes the candidates of an earlier run, in its order: the k-th trial this sampler
+    samples gets the parameters of the k-th candidate.
+
+    Queued trials (continuations of paused trials, re-runs of lost ones) carry their own
+    parameters and are not sampled, so they run when the search chooses them; queuing every
+    candidate up front would put them behind the whole queue. Which candidate is next is counted
+    in the storage, so a resumed run goes on where it stopped.
+    """
+
+    def __init__(self, candidates: list[dict[str, Any]]) -> None:
+        self._candidates = candidates
+
+    def infer_relative_search_space(self, study: Any, trial: FrozenTrial) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: FrozenTrial, space: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, name: str, distribution: Any
+    ) -> Any:
+        from blocknas.search.storage import is_continuation
+
+        earlier = [
+            t for t in study.get_trials(deepcopy=False, states=None)
+            if t.number < trial.number and not is_continuation(t)
+            and "retry_history" not in t.system_attrs  # a re-run of a lost trial
+        ]  # fmt: skip
+        if len(earlier) >= len(self._candidates):
+            raise SystemExit(f"error: the replayed run has {len(self._candidates)} candidates")
+        params = self._candidates[len(earlier)]
+        if name not in params:
+            raise SystemExit(f"error: candidate {len(earlier)} of the replayed run has no {name!r}")
+        return params[name]
 
 
 def _run(
-    cfg: dict[str, Any], out: Path, *, reuse: bool, leader: Path | None = None
-) -> dict[str, Any]:
-    """Run one search into ``out`` (replaying the trials of ``leader`` when given).
+    cfg: dict[str, Any], out: Path, *, reuse: bool, leader: Path | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Run one search into ``out`` (replaying the trials of ``leader`` when given; proposed by
+    ``sampler`` instead of the config's when given).
 
     With ``reuse``, a finished run in ``out`` is measured as it is and an unfinished one (its
     process was stopped) is resumed: its finished trials are kept, the lost one is re-run, and
@@ -206,7 +270,7 @@ def _run(
         print(f"resuming {out.name}: {result['candidates']} of "
               f"{cfg['n_trials']} trials done; its wall time will include the stop",
               flush=True)  # fmt: skip
-        run_search(cfg, out_dir=out, progress=False, report=False, resume=True)
+        run_search(cfg, out_dir=out, progress=False, report=False, resume=True, sampler=sampler)
         result = _measure_finished(out)
         result["resumed"] = True
         return result
@@ -215,32 +279,49 @@ def _run(
     if leader is not None:
         _queue(cfg, out, leader)
     start = time.perf_counter()
-    run_search(cfg, out_dir=out, progress=False, report=False, resume=leader is not None)
+    run_search(
+        cfg, out_dir=out, progress=False, report=False, resume=leader is not None, sampler=sampler
+    )
     result = _measure(out)
     result["wall_s"] = round(time.perf_counter() - start, 2)
     return result
 
 
-def _measure_finished(run_dir: Path) -> dict[str, Any]:
+def _measure_finished(run_dir: Path, first: int | None = None) -> dict[str, Any]:
     """``_measure`` of a run made earlier: its wall time from the first start to the last
-    completion."""
-    result = _measure(run_dir)
+    completion (with ``first``, the sum of the times of its first ``first`` candidates)."""
+    result = _measure(run_dir, first)
     result["wall_s"] = result["trace"][-1][0]
     return result
 
 
-def _check_full_run(run: Path, seeds: list[int], pairing: str) -> None:
-    """``--full-run`` needs replay pairing, one seed, the run's own, and no early stopping."""
+def _check_full_run(run: Path, seeds: list[int], pairing: str, trials: int) -> None:
+    """``--full-run`` needs replay pairing, one seed, the run's own, no early stopping and at
+    least ``trials`` candidates."""
     from blocknas.search import load_run
 
     if pairing != "replay" or len(seeds) != 1:
         raise SystemExit("error: --full-run needs --pairing replay and exactly one seed")
-    _, cfg = load_run(run)
+    study, cfg = load_run(run)
     if cfg.seed != seeds[0] or cfg.early_stopping.enabled:
         raise SystemExit(
             f"error: --full-run {run}: a search with seed {cfg.seed} and early stopping "
             f"{'on' if cfg.early_stopping.enabled else 'off'}; needs seed {seeds[0]}, off"
         )
+    done = _candidates([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    if len(done) < trials:
+        raise SystemExit(
+            f"error: --full-run {run}: {len(done)} finished candidates, fewer than --trials {trials}"
+        )
+
+
+def _given(run: Path) -> _Replay:
+    """A sampler proposing the finished candidates of ``run``, in its order."""
+    from blocknas.search import load_run
+
+    study, _ = load_run(run)
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    return _Replay([dict(t.params) for t in _candidates(done)])
 
 
 def _pin_cores(n: int) -> int:
@@ -331,9 +412,7 @@ def main() -> None:
 
     promotion = schedule.get("form") == "promotion"
     if args.full_run is not None:
-        _check_full_run(args.full_run, args.seeds, args.pairing)
-        if promotion:
-            raise SystemExit("error: --full-run cannot replay into the promotion form; drop it")
+        _check_full_run(args.full_run, args.seeds, args.pairing, args.trials)
     rows: list[dict[str, Any]] = []
     for i, seed in enumerate(args.seeds):
         replay = args.pairing == "replay"
@@ -349,7 +428,11 @@ def main() -> None:
             cfg = _config(raw, seed=seed, trials=args.trials, early_stopping=es, schedule=overrides)
             if not es and args.full_run is not None:
                 out = args.full_run
-                runs[es] = _measure_finished(out)
+                runs[es] = _measure_finished(out, first=args.trials)
+            elif promotion and args.full_run is not None:
+                name = f"es{tag}-given-{args.full_run.name}-first{args.trials}"
+                out = root / f"seed{seed}-{name}{sets}"
+                runs[es] = _run(cfg, out, reuse=args.reuse, sampler=_given(args.full_run))
             else:
                 # Folder names say everything the run depends on, so that --reuse stays correct.
                 name = "es" + tag if es else f"full-epochs{(cfg.get('train') or {}).get('epochs')}"

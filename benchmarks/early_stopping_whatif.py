@@ -26,8 +26,8 @@ to training FLOPs: a stopped 50k-parameter model saves more than a stopped 5k on
 
 ``--form promotion`` replays the promotion form of asynchronous successive halving instead of
 the stopping form the search runs: a trial waits at a rung and is continued when it is inside the
-top ⌊n/η⌋ of the rung, later arrivals included (one worker; it assumes trials can be paused and
-resumed, which the search cannot do).
+top ⌊n/η⌋ of the rung, later arrivals included (one worker), as a search with ``form:
+promotion`` does: it checkpoints a paused trial and resumes it to the same curve.
 
 ``--save-curves FILE`` writes the curves of the given runs (and each run's search config) to a
 JSON file, under 1 kB a trial; such a file can stand in for its runs in later calls, so that a
@@ -274,10 +274,18 @@ def _measured(es_run: Path) -> dict[str, Any]:
     es = load_run(es_run)[1].early_stopping
     measured = _measure(es_run)
     return {
-        "schedule": f"{es.min_epochs}:{es.max_epochs}:{es.eta}",
+        "schedule": _label(es, es.form),
         "epochs_es": measured["epochs"],
         "hv_es": round(measured["hypervolume"], 4),
     }
+
+
+def _label(schedule: Any, form: str) -> str:
+    """``min:max:eta[:tie_break][ (promotion)]``, as --schedule and --form give it."""
+    label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
+    if schedule.tie_break != "hypervolume":
+        label += f":{schedule.tie_break}"
+    return label + (f" ({form})" if form != "stopping" else "")
 
 
 def _schedule(text: str) -> Any:
@@ -336,11 +344,7 @@ def main() -> None:
     configs = [r.cfg for r in runs]
     result: dict[str, Any] = {"benchmark": "early_stopping_whatif", "schedules": []}
     for schedule in args.schedule:
-        label = f"{schedule.min_epochs}:{schedule.max_epochs}:{schedule.eta}"
-        if schedule.tie_break != "hypervolume":
-            label += f":{schedule.tie_break}"
-        if args.form != "stopping":
-            label += f" ({args.form})"
+        label = _label(schedule, args.form)
         entry: dict[str, Any] = {"schedule": label, "rungs": list(schedule.decision_rungs())}
         per_run = []
         for i, (run, cfg) in enumerate(zip(runs, configs, strict=True)):

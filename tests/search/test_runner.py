@@ -396,6 +396,27 @@ def test_two_jobs_are_processes_and_finish_exactly_the_budget(tmp_path: Path) ->
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
+class _Recording(optuna.samplers.RandomSampler):
+    """A sampler object of the caller's: records the trials it proposed parameters for."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=0)
+        self.numbers: set[int] = set()
+
+    def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+        self.numbers.add(trial.number)
+        return super().sample_independent(study, trial, name, distribution)
+
+
+def test_a_sampler_object_replaces_the_configs(tmp_path: Path) -> None:
+    with pytest.raises(blocknas.ConfigError, match="n_jobs must be 1, got 2"):
+        _search(tmp_path, tiny(n_trials=2), sampler=_Recording(), n_jobs=2)
+    assert not (tmp_path / "run").exists()  # refused before anything was created
+    sampler = _Recording()
+    _search(tmp_path, tiny(n_trials=2, sampler="tpe"), sampler=sampler)
+    assert sampler.numbers == {t.number for t in _trials(tmp_path / "run")} == {0, 1}
+
+
 def test_threads_are_restored(tmp_path: Path) -> None:
     before = torch.get_num_threads()
     _search(tmp_path, tiny(n_trials=1))

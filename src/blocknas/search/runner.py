@@ -214,6 +214,7 @@ def run_search(
     device: str | None = None,
     report: bool = True,
     threads: int | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
 ) -> SearchResult:
     """Run (or resume) a search and write its run folder (``study.db``, ``search.yaml``,
     ``trials/NNNN/``, ``pareto.csv`` and, with ``report``, the report files).
@@ -222,7 +223,9 @@ def run_search(
     ``timeout`` a pilot first measures a typical trial and prints how many trials fit. ``n_jobs``
     > 1 runs that many worker processes (spawned) on the same study. ``report`` writes the HTML
     report and plots at the end (when the report code is installed). ``threads``: torch CPU
-    threads per worker (default: this process's cores divided among the workers).
+    threads per worker (default: this process's cores divided among the workers). ``sampler``:
+    an optuna sampler to use instead of the config's, as ``optuna.create_study(sampler=...)``
+    takes one; one job only (worker processes build theirs from the stored config).
 
     >>> result = run_search("configs/search/digits.yaml")  # doctest: +SKIP
     >>> result.run_dir, len(result.pareto)  # doctest: +SKIP
@@ -244,6 +247,10 @@ def run_search(
         raise ConfigError(f"--timeout must be positive, got {timeout}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
+    if sampler is not None and n_jobs != 1:
+        raise ConfigError(
+            f"a sampler object runs in this process only; n_jobs must be 1, got {n_jobs}"
+        )
     threads = threads or _threads(n_jobs)
     if storage is not None:
         from blocknas.search.storage import validate_storage_url
@@ -253,10 +260,12 @@ def run_search(
     _check_data(cfg)
     study, run_dir, url = _open(cfg, out_dir, storage, study_name, resume)
     cfg = cfg.model_copy(update={"name": study.study_name})
+    if sampler is not None:
+        study.sampler = sampler
     deadline = start + timeout if timeout is not None else None
     set_record(study, cfg, run_dir=run_dir, n_trials=n_trials, deadline=deadline)
     bar = SearchProgress(cfg, n_trials=n_trials, enabled=progress)
-    bar.print(_header(cfg, study, run_dir, url, n_trials, timeout, n_jobs, resume))
+    bar.print(_header(cfg, study, run_dir, url, n_trials, timeout, n_jobs, resume, sampler))
     for note in sampler_notes(cfg):
         bar.print(f"warning: {note}")
     if warm_start is not None:
@@ -292,6 +301,7 @@ def _check_data(cfg: SearchConfig) -> None:
 def _header(
     cfg: SearchConfig, study: optuna.Study, run_dir: Path, url: str, n_trials: int | None,
     timeout: float | None, n_jobs: int, resume: bool,
+    sampler: optuna.samplers.BaseSampler | None = None,
 ) -> str:  # fmt: skip
     from blocknas.search.storage import mask_url
 
@@ -304,10 +314,11 @@ def _header(
     stopping = f"rungs {list(es.decision_rungs(0))} of {es.max_epochs} epochs, η={es.eta}" if (
         es.enabled and cfg.trains) else "off"  # fmt: skip
     done = len(study.get_trials(deepcopy=False))
+    proposer = type(sampler).__name__ if sampler is not None else cfg.sampler.name
     verb = f"resuming study {study.study_name!r} at trial {done}" if resume else (
         f"search {study.study_name!r}")  # fmt: skip
     return (
-        f"{verb}: {objectives}; constraints {limits}; sampler {cfg.sampler.name}; early stopping "
+        f"{verb}: {objectives}; constraints {limits}; sampler {proposer}; early stopping "
         f"{stopping}; budget {budget}; {n_jobs} worker(s)\nrun folder {run_dir} "
         f"(storage {mask_url(url)})"
     )
