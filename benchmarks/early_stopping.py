@@ -202,14 +202,17 @@ def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
 
 def _candidates(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The candidates a run tried, in trial order: a trial whose worker was lost is left out
-    (its re-run, later in the order, stands for it), and so is one that continues a paused
-    trial (the same candidate)."""
+    (its re-run, later in the order, stands for it; a lost one that was never re-run has no
+    outcome), and so is one that continues a paused trial (the same candidate)."""
+    from optuna.trial import TrialState
+
     from blocknas.search.storage import is_continuation, reruns
 
     lost = reruns(trials)
     return [
         t for t in sorted(trials, key=lambda t: t.number)
         if t.number not in lost and not is_continuation(t)
+        and not (t.state is TrialState.FAIL and "fail_reason" not in t.user_attrs)
     ]  # fmt: skip
 
 
