@@ -36,6 +36,8 @@ and a higher hypervolume at equal wall time.
         --min-epochs 1 --max-epochs 18
     python benchmarks/early_stopping.py --dataset cifar10_small --seeds 0 --trials 20 \
         --min-epochs 1 --max-epochs 9 --set data.path=/data/cifar10_10k --set data.subset=null
+    python benchmarks/early_stopping.py --dataset cifar10_tiny --seeds 6 --trials 45 \
+        --min-epochs 3 --max-epochs 27 --full-run RUN_DIR   # a finished seed-6 search, ES off
 
 ``cifar10_small`` reads ../shared/data/cifar10/train (a 10,000-image subset of it) unless
 ``--set data.path=...`` names another folder; on 2 CPU cores it takes about a day, on one GPU

@@ -266,7 +266,7 @@ def run_search(
     set_record(study, cfg, run_dir=run_dir, n_trials=n_trials, deadline=deadline)
     bar = SearchProgress(cfg, n_trials=n_trials, enabled=progress)
     bar.print(_header(cfg, study, run_dir, url, n_trials, timeout, n_jobs, resume, sampler))
-    for note in sampler_notes(cfg):
+    for note in sampler_notes(cfg) if sampler is None else []:  # notes on the config's
         bar.print(f"warning: {note}")
     if warm_start is not None:
         from blocknas.search.study import warm_start as queue_front
