@@ -4,6 +4,7 @@ stopping, resume, warm start, worker processes."""
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import warnings
@@ -239,6 +240,29 @@ def test_promotion_form_resumes_paused_trials_to_the_uninterrupted_curve(
     assert runner.last_result is not None
     alone = [(m.train_loss, m.val_accuracy, m.val_loss) for m in runner.last_result.history]
     assert resumed == alone
+
+
+def test_a_continuation_keeps_the_latency_measured_for_the_paused_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = importlib.import_module("blocknas.profile")  # blocknas.profile is also a function
+    timings = iter(range(1, 1000))  # every measurement differs, as noisy timings do
+    monkeypatch.setattr(profile, "measure_latency", lambda *a, **k: float(next(timings)))
+    schedule = {"min_epochs": 1, "max_epochs": 4, "eta": 2, "form": "promotion"}
+    raw = tiny(n_trials=6, objectives=["accuracy", "latency_ms"], train={"lr": 0.02},
+               early_stopping=schedule)  # fmt: skip
+    _search(tmp_path, raw)
+    trials = _trials(tmp_path / "run")
+    by_number = {t.number: t for t in trials}
+    follow = [t for t in trials if "continues" in t.user_attrs]
+    assert follow, "no paused trial was continued"
+    for t in follow:
+        paused = by_number[t.user_attrs["continues"]]
+        assert t.user_attrs["latency_ms"] == paused.user_attrs["latency_ms"]
+        if t.state is TrialState.COMPLETE:
+            assert t.values[1] == paused.user_attrs["latency_ms"]
+    heads = [t for t in trials if "continues" not in t.user_attrs]
+    assert len({t.user_attrs["latency_ms"] for t in heads}) == len(heads) == 6
 
 
 def test_a_rerun_of_a_lost_trial_trains_as_a_new_one(tmp_path: Path) -> None:

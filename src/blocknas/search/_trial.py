@@ -160,7 +160,7 @@ class TrialRunner:
         train_cfg = self._train_config(data_cfg.train)
         splits = splits_for(data_cfg)
         model, model_dict = self._build(candidate.model or {}, splits, train_cfg.seed)
-        measured = self._measure(model)
+        measured = self._measure(model, trial)
         self._record_model(trial, model_dict, measured, data_cfg, train_cfg)
         violation = self.cfg.constraints.describe_violation(measured)
         if violation is not None:
@@ -236,11 +236,23 @@ class TrialRunner:
             model = build_model(spec)
         return model, spec.to_dict()
 
-    def _measure(self, model: BlockNet) -> Measured:
+    def _measure(self, model: BlockNet, trial: optuna.Trial) -> Measured:
+        """Parameters, MACs and (when an objective or constraint needs it) latency of ``model``.
+
+        A continuation of a paused trial is that trial's model: it takes the latency measured
+        then, so that timing noise cannot move the model between rungs or across a latency
+        constraint (its checkpoint would be dropped untrained).
+        """
         from blocknas.profile import count_macs, count_params, measure_latency
+        from blocknas.search.storage import is_continuation
 
         shape = model.input_shape
-        latency = measure_latency(model, shape, threads=1) if self.needs_latency else None
+        latency = None
+        if self.needs_latency:
+            inherited = trial.user_attrs.get("latency_ms") if is_continuation(trial) else None
+            latency = (
+                inherited if inherited is not None else measure_latency(model, shape, threads=1)
+            )
         return Measured(count_params(model), count_macs(model, shape), latency)
 
     def _record_model(

@@ -510,6 +510,8 @@ class MOASHA:
             ORIGIN_ATTR: origin,
             RESUME_FROM_ATTR: paused.user_attrs[CHECKPOINT_ATTR],
         }
+        if paused.user_attrs.get("latency_ms") is not None:  # the same model: measured once
+            attrs["latency_ms"] = paused.user_attrs["latency_ms"]
         return dict(paused.params), attrs
 
     def promotion(
