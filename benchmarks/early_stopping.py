@@ -187,18 +187,15 @@ def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
 
 def _queue(cfg: dict[str, Any], out: Path, leader: Path) -> None:
     """Create ``out``'s study with the candidates of the run in ``leader`` queued, in its order
-    (:func:`_candidates` of its finished trials)."""
-    from blocknas.search import load_run
+    (:func:`_run_candidates`)."""
     from blocknas.search.config import load_search_config
     from blocknas.search.study import create_search_study
 
-    source, _ = load_run(leader)
     out.mkdir(parents=True, exist_ok=True)
     study = create_search_study(
         load_search_config(cfg), storage=f"sqlite:///{(out / 'study.db').resolve()}"
     )
-    done = [t for t in source.get_trials(deepcopy=False) if t.state.is_finished()]
-    for t in _candidates(done):
+    for t in _run_candidates(leader):
         study.enqueue_trial(dict(t.params), user_attrs={"replay_of": t.number})
 
 
@@ -216,6 +213,14 @@ def _candidates(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         if t.number not in lost and not is_continuation(t)
         and not (t.state is TrialState.FAIL and "fail_reason" not in t.user_attrs)
     ]  # fmt: skip
+
+
+def _run_candidates(run: Path) -> list[FrozenTrial]:
+    """:func:`_candidates` of the finished trials of the run folder ``run``."""
+    from blocknas.search import load_run
+
+    study, _ = load_run(run)
+    return _candidates([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
 
 
 class _Replay(optuna.samplers.BaseSampler):
@@ -307,13 +312,13 @@ def _check_full_run(run: Path, seeds: list[int], pairing: str, trials: int) -> N
 
     if pairing != "replay" or len(seeds) != 1:
         raise SystemExit("error: --full-run needs --pairing replay and exactly one seed")
-    study, cfg = load_run(run)
+    _, cfg = load_run(run)
     if cfg.seed != seeds[0] or cfg.early_stopping.enabled:
         raise SystemExit(
             f"error: --full-run {run}: a search with seed {cfg.seed} and early stopping "
             f"{'on' if cfg.early_stopping.enabled else 'off'}; needs seed {seeds[0]}, off"
         )
-    done = _candidates([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    done = _run_candidates(run)
     if len(done) < trials:
         raise SystemExit(
             f"error: --full-run {run}: {len(done)} finished candidates, fewer than --trials {trials}"
@@ -322,11 +327,7 @@ def _check_full_run(run: Path, seeds: list[int], pairing: str, trials: int) -> N
 
 def _given(run: Path) -> _Replay:
     """A sampler proposing the finished candidates of ``run``, in its order."""
-    from blocknas.search import load_run
-
-    study, _ = load_run(run)
-    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    return _Replay([dict(t.params) for t in _candidates(done)])
+    return _Replay([dict(t.params) for t in _run_candidates(run)])
 
 
 def _pin_cores(n: int) -> int:
