@@ -131,11 +131,13 @@ def _epochs(t: Any) -> float:
     return int(attrs.get("stopped_at_rung") or 0)  # a pruned trial without the record
 
 
-def _measure(run_dir: Path, first: int | None = None) -> dict[str, Any]:
+def _measure(run_dir: Path, first: int | None = None, summed: bool = False) -> dict[str, Any]:
     """Compute, rung counts and the hypervolume trace of a finished run folder.
 
-    With ``first``, only the run's first ``first`` candidates (:func:`_candidates`) count, and
-    the trace's clock is one worker running them one after the other: the sum of their times.
+    The trace's clock is the wall clock from the first start, or with ``summed`` one worker
+    running the trials one after the other (the sum of their times; for a run whose clock
+    includes a stop or other workers). With ``first``, only the run's first ``first``
+    candidates (:func:`_candidates`) count, in trial order, on the summed clock.
     """
     from optuna.trial import TrialState
 
@@ -148,13 +150,15 @@ def _measure(run_dir: Path, first: int | None = None) -> dict[str, Any]:
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     if first is None:
         trials.sort(key=lambda t: t.datetime_complete)
-        t0 = min(t.datetime_start for t in trials)
-        ends = [(t.datetime_complete - t0).total_seconds() for t in trials]
     else:
-        trials = _candidates(trials)[:first]
+        trials, summed = _candidates(trials)[:first], True
+    if summed:
         ends = list(itertools.accumulate(
             (t.datetime_complete - t.datetime_start).total_seconds() for t in trials
         ))  # fmt: skip
+    else:
+        t0 = min(t.datetime_start for t in trials)
+        ends = [(t.datetime_complete - t0).total_seconds() for t in trials]
     trace = []  # (seconds since the first trial started, hypervolume after that trial)
     for i in range(1, len(trials) + 1):
         trace.append((round(ends[i - 1], 2), front_summary(trials[:i], cfg)[1]))
@@ -268,8 +272,9 @@ def _run(
     ``sampler`` instead of the config's when given).
 
     With ``reuse``, a finished run in ``out`` is measured as it is and an unfinished one (its
-    process was stopped) is resumed: its finished trials are kept, the lost one is re-run, and
-    its wall-clock figures then include the stop (``"resumed": true``).
+    process was stopped) is resumed: its finished trials are kept, the lost one is re-run
+    (``"resumed": true``). A run measured from its folder has its trials' summed times as its
+    clock, which leaves out a stop.
     """
     from blocknas.search import run_search
 
@@ -277,8 +282,7 @@ def _run(
         result = _measure_finished(out)
         if result["candidates"] >= cfg["n_trials"]:
             return result
-        print(f"resuming {out.name}: {result['candidates']} of "
-              f"{cfg['n_trials']} trials done; its wall time will include the stop",
+        print(f"resuming {out.name}: {result['candidates']} of {cfg['n_trials']} trials done",
               flush=True)  # fmt: skip
         run_search(cfg, out_dir=out, progress=False, report=False, resume=True, sampler=sampler)
         result = _measure_finished(out)
@@ -298,9 +302,10 @@ def _run(
 
 
 def _measure_finished(run_dir: Path, first: int | None = None) -> dict[str, Any]:
-    """``_measure`` of a run made earlier: its wall time from the first start to the last
-    completion (with ``first``, the sum of the times of its first ``first`` candidates)."""
-    result = _measure(run_dir, first)
+    """``_measure`` of a run made earlier, on the summed clock (its own may include a stop):
+    its wall time is the sum of its trials' times (with ``first``, of its first ``first``
+    candidates)."""
+    result = _measure(run_dir, first, summed=True)
     result["wall_s"] = result["trace"][-1][0]
     return result
 
@@ -475,7 +480,7 @@ def main() -> None:
             "hv_full_at_equal_time": round(_hv_at(off["trace"], equal_t), 4),
             "complete_es": on["complete"],
             "complete_full": off["complete"],
-            # A resumed run's wall clock includes its stop: its equal-time figures are not fair.
+            # Resumed runs are timed on their trials' summed times, which leave out the stop.
             "resumed": [name for name, r in (("es", on), ("full", off)) if r.get("resumed")],
             "rungs_es": on["rungs"],
             "trace_es": on["trace"],
