@@ -239,6 +239,7 @@ class _Replay(optuna.samplers.BaseSampler):
 
     def __init__(self, candidates: list[dict[str, Any]]) -> None:
         self._candidates = candidates
+        self._index: dict[int, int] = {}  # trial number -> candidate
 
     def infer_relative_search_space(self, study: Any, trial: FrozenTrial) -> dict[str, Any]:
         return {}
@@ -249,19 +250,21 @@ class _Replay(optuna.samplers.BaseSampler):
     def sample_independent(
         self, study: optuna.Study, trial: FrozenTrial, name: str, distribution: Any
     ) -> Any:
-        from blocknas.search.storage import is_continuation
+        from blocknas.search.storage import is_continuation, reruns
 
-        earlier = [
-            t for t in study.get_trials(deepcopy=False, states=None)
-            if t.number < trial.number and not is_continuation(t)
-            and "retry_history" not in t.system_attrs  # a re-run of a lost trial
-        ]  # fmt: skip
-        if len(earlier) >= len(self._candidates):
+        if trial.number not in self._index:
+            trials = study.get_trials(deepcopy=False)
+            retries = set(reruns(trials).values())
+            self._index[trial.number] = sum(
+                t.number < trial.number and not is_continuation(t) and t.number not in retries
+                for t in trials
+            )
+        index = self._index[trial.number]
+        if index >= len(self._candidates):
             raise SystemExit(f"error: the replayed run has {len(self._candidates)} candidates")
-        params = self._candidates[len(earlier)]
-        if name not in params:
-            raise SystemExit(f"error: candidate {len(earlier)} of the replayed run has no {name!r}")
-        return params[name]
+        if name not in self._candidates[index]:
+            raise SystemExit(f"error: candidate {index} of the replayed run has no {name!r}")
+        return self._candidates[index][name]
 
 
 def _run(
