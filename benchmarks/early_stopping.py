@@ -153,9 +153,7 @@ def _measure(run_dir: Path, first: int | None = None, summed: bool = False) -> d
     else:
         trials, summed = _candidates(trials)[:first], True
     if summed:
-        ends = list(itertools.accumulate(
-            (t.datetime_complete - t.datetime_start).total_seconds() for t in trials
-        ))  # fmt: skip
+        ends = list(itertools.accumulate(_trial_seconds(t) for t in trials))
     else:
         t0 = min(t.datetime_start for t in trials)
         ends = [(t.datetime_complete - t0).total_seconds() for t in trials]
@@ -177,6 +175,17 @@ def _measure(run_dir: Path, first: int | None = None, summed: bool = False) -> d
         "trace": trace,
         "rungs": {str(k): list(v) for k, v in rung_summary(trials).items()},
     }
+
+
+def _trial_seconds(t: FrozenTrial) -> float:
+    """A trial's time on the summed clock: start to end, or 0 for one that was lost (failed
+    without a reason when its worker stopped, it ends when the next run noticed, so its span
+    holds the stop; its re-run, a later trial, does the work)."""
+    from optuna.trial import TrialState
+
+    if t.state is TrialState.FAIL and "fail_reason" not in t.user_attrs:
+        return 0.0
+    return (t.datetime_complete - t.datetime_start).total_seconds()
 
 
 def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
