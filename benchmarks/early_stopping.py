@@ -177,15 +177,18 @@ def _measure(run_dir: Path, first: int | None = None, summed: bool = False) -> d
     }
 
 
-def _trial_seconds(t: FrozenTrial) -> float:
-    """A trial's time on the summed clock: start to end, or 0 for one that was lost (failed
-    without a reason when its worker stopped, it ends when the next run noticed, so its span
-    holds the stop; its re-run, a later trial, does the work)."""
+def _lost(t: FrozenTrial) -> bool:
+    """Whether ``t`` was lost: failed without a reason, because its worker stopped (a trial
+    that fails by itself records its ``fail_reason``)."""
     from optuna.trial import TrialState
 
-    if t.state is TrialState.FAIL and "fail_reason" not in t.user_attrs:
-        return 0.0
-    return (t.datetime_complete - t.datetime_start).total_seconds()
+    return t.state is TrialState.FAIL and "fail_reason" not in t.user_attrs
+
+
+def _trial_seconds(t: FrozenTrial) -> float:
+    """A trial's time on the summed clock: start to end, or 0 for a lost one (it ends when the
+    next run noticed, so its span holds the stop; its re-run, a later trial, does the work)."""
+    return 0.0 if _lost(t) else (t.datetime_complete - t.datetime_start).total_seconds()
 
 
 def _hv_at(trace: list[tuple[float, float]], seconds: float) -> float:
@@ -216,15 +219,12 @@ def _candidates(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The candidates a run tried, in trial order: a trial whose worker was lost is left out
     (its re-run, later in the order, stands for it; a lost one that was never re-run has no
     outcome), and so is one that continues a paused trial (the same candidate)."""
-    from optuna.trial import TrialState
-
     from blocknas.search.storage import is_continuation, reruns
 
-    lost = reruns(trials)
+    rerun = reruns(trials)
     return [
         t for t in sorted(trials, key=lambda t: t.number)
-        if t.number not in lost and not is_continuation(t)
-        and not (t.state is TrialState.FAIL and "fail_reason" not in t.user_attrs)
+        if t.number not in rerun and not is_continuation(t) and not _lost(t)
     ]  # fmt: skip
 
 
