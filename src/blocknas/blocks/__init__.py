@@ -6,6 +6,7 @@ Adding a block: subclass :class:`Block`, give it typed ``Args`` and decorate it 
 
 from blocknas.blocks import bottleneck, conv, fire, head, inverted_residual, mbconv, pooling, resnet
 from blocknas.blocks._common import ACTIVATIONS, make_activation, make_divisible
+from blocknas.blocks._reading import MBConvVariant, ReferenceReading
 from blocknas.blocks._registry import (
     Block,
     BlockArgs,
@@ -23,7 +24,9 @@ __all__ = [
     "Block",
     "BlockArgs",
     "Copy",
+    "MBConvVariant",
     "Reference",
+    "ReferenceReading",
     "RepeatStride",
     "Size",
     "block_names",

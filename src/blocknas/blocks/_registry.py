@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from blocknas.blocks._common import make_divisible
+from blocknas.blocks._reading import DEFAULT_READING, ReferenceReading
 
 __all__ = [
     "Block",
@@ -141,11 +142,18 @@ class Block(nn.Module):
         return {**args, cls.width_arg: make_divisible(value * width)}
 
     @classmethod
-    def from_reference(cls, values: Sequence[Any], width: float, repeat: int) -> Reference:
+    def from_reference(
+        cls,
+        values: Sequence[Any],
+        width: float,
+        repeat: int,
+        reading: ReferenceReading = DEFAULT_READING,
+    ) -> Reference:
         """Map a reference positional list onto named arguments, applying width as the reference does.
 
         The default reproduces the reference rule for the channel argument (``width_arg``):
-        ``make_divisible(v * width)``, applied even at width 1.0.
+        ``make_divisible(v * width)``, applied even at width 1.0. ``reading`` says which fork's
+        reading a file follows, for the blocks whose rows forks read differently.
         """
         args = cls._positional(values, repeat)
         notes: list[str] = []
@@ -161,6 +169,11 @@ class Block(nn.Module):
         return Reference(args, tuple(notes))
 
     @classmethod
+    def reading_in_force(cls, reading: ReferenceReading) -> str | None:
+        """One line naming the reading this block's reference rows follow, where forks differ."""
+        return None
+
+    @classmethod
     def _positional(cls, values: Sequence[Any], repeat: int) -> dict[str, Any]:
         required = cls.reference_required
         if repeat > 1 and cls.reference_required_repeated is not None:
@@ -168,8 +181,9 @@ class Block(nn.Module):
         if len(values) < required:
             names = ", ".join(cls.reference_args[:required])
             when = " when repeated" if required != cls.reference_required else ""
+            plural = "s" if required != 1 else ""
             raise ValueError(
-                f"needs at least {required} arguments [{names}]{when}, got {len(values)}"
+                f"needs at least {required} argument{plural} [{names}]{when}, got {len(values)}"
             )
         if len(values) > len(cls.reference_args) and not cls.reference_extra_ignored:
             raise ValueError(

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from blocknas.blocks._common import check_activation, conv_out, make_activation, pair
+from blocknas.blocks._reading import DEFAULT_READING, ReferenceReading
 from blocknas.blocks._registry import (
     Block,
     BlockArgs,
@@ -98,8 +99,14 @@ class _ConvBNAct(Block):
             )
 
     @classmethod
-    def from_reference(cls, values: Sequence[Any], width: float, repeat: int) -> Reference:
-        ref = super().from_reference(values, width, repeat)
+    def from_reference(
+        cls,
+        values: Sequence[Any],
+        width: float,
+        repeat: int,
+        reading: ReferenceReading = DEFAULT_READING,
+    ) -> Reference:
+        ref = super().from_reference(values, width, repeat, reading)
         args, notes = dict(ref.args), list(ref.notes)
         padding = args.get("padding")
         if padding == 0 and not isinstance(padding, bool):
@@ -141,8 +148,14 @@ class FixedConv(Conv):
         return int(args.out)
 
     @classmethod
-    def from_reference(cls, values: Sequence[Any], width: float, repeat: int) -> Reference:
-        ref = super().from_reference(values, width, repeat)
+    def from_reference(
+        cls,
+        values: Sequence[Any],
+        width: float,
+        repeat: int,
+        reading: ReferenceReading = DEFAULT_READING,
+    ) -> Reference:
+        ref = super().from_reference(values, width, repeat, reading)
         out = ref.args.get("out")
         if isinstance(out, float) and out.is_integer():
             return Reference({**ref.args, "out": int(out)}, ref.notes)

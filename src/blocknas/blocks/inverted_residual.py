@@ -10,6 +10,7 @@ from pydantic import Field
 from torch import nn
 
 from blocknas.blocks._common import HardSigmoid, HardSwish, conv_out, make_divisible
+from blocknas.blocks._reading import DEFAULT_READING, ReferenceReading
 from blocknas.blocks._registry import Block, BlockArgs, Reference, Size, register_block
 
 __all__ = ["IRv2Args", "IRv3Args", "InvertedResidualv2", "InvertedResidualv3", "SqueezeExcite"]
@@ -160,8 +161,14 @@ class InvertedResidualv3(Block):
         )
 
     @classmethod
-    def from_reference(cls, values: Sequence[Any], width: float, repeat: int) -> Reference:
-        ref = super().from_reference(values, width, repeat)
+    def from_reference(
+        cls,
+        values: Sequence[Any],
+        width: float,
+        repeat: int,
+        reading: ReferenceReading = DEFAULT_READING,
+    ) -> Reference:
+        ref = super().from_reference(values, width, repeat, reading)
         args = dict(ref.args)
         for flag in ("se", "hardswish"):
             # The reference writes 0/1 flags; anything else is left for validation to reject.

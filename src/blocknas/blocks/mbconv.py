@@ -10,6 +10,12 @@ from pydantic import Field
 from torch import nn
 
 from blocknas.blocks._common import Swish, make_divisible
+from blocknas.blocks._reading import (
+    DEFAULT_READING,
+    VARIANT_KEY,
+    MBConvVariant,
+    ReferenceReading,
+)
 from blocknas.blocks._registry import Block, BlockArgs, Reference, Size, register_block
 
 __all__ = ["MBConv", "MBConvArgs"]
@@ -61,8 +67,10 @@ class MBConv(Block):
     """[1×1 expand → BN → Swish] → k×k depthwise → BN → Swish → SE → 1×1 project → BN (+ residual).
 
     Hidden h = in·expand; SE squeezes to max(1, in // 4) with Swish and a sigmoid gate.
-    Reference args ``[expand, out, stride, kernel]``; there the output channels follow
-    ``expand`` (make_divisible(expand·width)) and ``out`` is ignored. Named rows mean what they say.
+    Reference args ``[expand, out, stride, kernel]``; by default (the template's reading) the output
+    channels follow ``expand`` (make_divisible(expand·width)) and ``out`` is ignored; the
+    ``channels`` variant (``mbconv_variant: channels``) takes them from ``out`` as several forks do.
+    Named rows mean what they say.
     """
 
     Args = MBConvArgs
@@ -102,16 +110,32 @@ class MBConv(Block):
         return tuple((s + p - args.kernel) // args.stride + 1 for s in size)  # type: ignore[return-value]
 
     @classmethod
-    def from_reference(cls, values: Sequence[Any], width: float, repeat: int) -> Reference:
+    def from_reference(
+        cls,
+        values: Sequence[Any],
+        width: float,
+        repeat: int,
+        reading: ReferenceReading = DEFAULT_READING,
+    ) -> Reference:
         args = cls._positional(values, repeat)
         t = args["expand"]
         if isinstance(t, bool) or not isinstance(t, int):
             raise ValueError(f"argument 'expand' (t) must be an integer, got {t!r}")
+        if reading.mbconv_variant is MBConvVariant.CHANNELS:
+            # The forks' reading: the channel argument, scaled like any other block's.
+            return super().from_reference(values, width, repeat, reading)
         out = make_divisible(t * width)
         notes = []
         if args["out"] != out:
             notes.append(
                 f"channel argument {args['out']} ignored (reference semantics); "
-                f"output has {out} channels"
+                f"output has {out} channels; for the forks' reading (output from the channel "
+                f"argument) set '{VARIANT_KEY}: {MBConvVariant.CHANNELS.value}' in the file "
+                f"or pass --mbconv-variant {MBConvVariant.CHANNELS.value}"
             )
         return Reference({**args, "out": out}, tuple(notes))
+
+    @classmethod
+    def reading_in_force(cls, reading: ReferenceReading) -> str | None:
+        v = reading.mbconv_variant
+        return f"MBConv reference rows follow {VARIANT_KEY}: {v.value} ({v.rule})"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import torch
 from pydantic import Field
 from torch import nn
 
+from blocknas.blocks._reading import DEFAULT_READING, ReferenceReading
 from blocknas.blocks._registry import (
     Block,
     BlockArgs,
@@ -19,7 +19,7 @@ from blocknas.blocks._registry import (
     register_block,
 )
 
-__all__ = ["AvgPool", "GlobalAvgPool", "MaxPool", "PoolArgs"]
+__all__ = ["AvgPool", "AvgPoolArgs", "GlobalAvgPool", "MaxPool", "MaxPoolArgs", "PoolArgs"]
 
 Pos = Annotated[int, Field(gt=0)]
 
@@ -31,29 +31,44 @@ class PoolArgs(BlockArgs):
     ceil_mode: bool = False
 
 
-def _pool_len(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    span = size + 2 * p - k
-    out = (math.ceil(span / s) if ceil_mode else span // s) + 1
+class MaxPoolArgs(PoolArgs):
+    dilation: Pos = 1
+
+
+class AvgPoolArgs(PoolArgs):
+    count_include_pad: bool = True
+    divisor_override: Pos | None = None
+
+
+def _pool_len(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1  # the last window must start inside the input (PyTorch's rule)
+        out -= 1  # the last window must start inside the input or left padding (PyTorch's rule)
     return out
 
 
 class _Pool(Block):
+    """Reference rows are nn.MaxPool2d / nn.AvgPool2d's positional arguments, passed straight on."""
+
     Args = PoolArgs
     changes_channels = False
-    reference_args = ("kernel", "stride", "ceil_mode")
-    examples = ({}, {"kernel": 3, "stride": 2, "padding": 1}, {"kernel": 3, "ceil_mode": True})
-    reference_required = 3
-    reference_extra_ignored = True
+    reference_required = 1  # [2]: kernel 2, stride 2, as nn.MaxPool2d(2)
+    # Reference arguments torch reads as truth values; files write them as 0/1 too.
+    reference_flags: ClassVar[tuple[str, ...]] = ("ceil_mode",)
     repeat_stride = RepeatStride.EACH
-    layer: type[nn.MaxPool2d] | type[nn.AvgPool2d] = nn.MaxPool2d
 
     def __init__(self, in_channels: int, args: PoolArgs) -> None:
         super().__init__(in_channels, args)
-        self.pool = self.layer(
-            args.kernel, args.stride or args.kernel, args.padding, ceil_mode=args.ceil_mode
-        )
+        self.pool = self._layer(args)
+
+    @classmethod
+    def _layer(cls, args: Any) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def _dilation(cls, args: Any) -> int:
+        return 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(x)
@@ -61,8 +76,8 @@ class _Pool(Block):
     @classmethod
     def out_size(cls, size: Size, args: PoolArgs) -> Size:
         assert size is not None
-        s = args.stride or args.kernel
-        return tuple(_pool_len(n, args.kernel, s, args.padding, args.ceil_mode) for n in size)  # type: ignore[return-value]
+        s, d = args.stride or args.kernel, cls._dilation(args)
+        return tuple(_pool_len(n, args.kernel, s, args.padding, d, args.ceil_mode) for n in size)  # type: ignore[return-value]
 
     @classmethod
     def validate_input(cls, in_channels: int, size: Size, args: PoolArgs) -> None:
@@ -71,27 +86,91 @@ class _Pool(Block):
             raise ValueError(f"padding {args.padding} exceeds half the kernel {args.kernel}")
 
     @classmethod
-    def from_reference(cls, values: Sequence[Any], width: float, repeat: int) -> Reference:
-        if 1 <= len(values) < 3:
-            # The reference fails to build with fewer than three arguments; read it leniently.
-            args = dict(zip(("kernel", "stride"), values, strict=False))
-            return Reference(args, ("fewer than 3 arguments: stride = kernel, ceil_mode = false",))
+    def from_reference(
+        cls,
+        values: Sequence[Any],
+        width: float,
+        repeat: int,
+        reading: ReferenceReading = DEFAULT_READING,
+    ) -> Reference:
+        if len(values) >= 3 and isinstance(values[2], bool):
+            # One fork's generator writes [kernel, stride, ceil_mode]; torch itself refuses a
+            # bool padding, so a bool there can only mean that layout.
+            if len(values) > 3:
+                raise ValueError(
+                    f"a bool third argument is read as ceil_mode ([kernel, stride, ceil_mode]), "
+                    f"so nothing may follow it; got {len(values)} arguments"
+                )
+            kernel, stride, ceil_mode = values
+            note = (
+                f"third argument {ceil_mode} read as ceil_mode ([kernel, stride, ceil_mode]); "
+                "padding 0"
+            )
+            return Reference({"kernel": kernel, "stride": stride, "ceil_mode": ceil_mode}, (note,))
         args = cls._positional(values, repeat)
+        for flag in cls.reference_flags:
+            value = args.get(flag)
+            if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+                args[flag] = bool(value)
+        indices = args.pop("return_indices", None)
+        if indices not in (None, False, 0):
+            raise ValueError(
+                f"argument 'return_indices' = {indices!r}: a pool that also returns its indices "
+                "cannot feed the next row; leave it false"
+            )
         return Reference(args, ())
 
 
 @register_block("MaxPool")
 class MaxPool(_Pool):
-    """Max pooling. Reference args ``[kernel, stride, ceil_mode]``; each repeated copy keeps its stride."""
+    """Max pooling. Reference args as nn.MaxPool2d: ``[kernel, stride=kernel, padding=0, dilation=1,
+    return_indices=False, ceil_mode=False]``, or ``[kernel, stride, ceil_mode]`` when the third is a
+    bool; each repeated copy keeps its stride."""
 
-    layer = nn.MaxPool2d
+    Args = MaxPoolArgs
+    reference_args = ("kernel", "stride", "padding", "dilation", "return_indices", "ceil_mode")
+    reference_flags = ("return_indices", "ceil_mode")
+    examples = (
+        {},
+        {"kernel": 3, "stride": 2, "padding": 1},
+        {"kernel": 3, "ceil_mode": True},
+        {"kernel": 2, "stride": 1, "dilation": 2},
+    )
+
+    @classmethod
+    def _layer(cls, args: MaxPoolArgs) -> nn.Module:
+        s = args.stride or args.kernel
+        return nn.MaxPool2d(args.kernel, s, args.padding, args.dilation, ceil_mode=args.ceil_mode)
+
+    @classmethod
+    def _dilation(cls, args: MaxPoolArgs) -> int:
+        return args.dilation
 
 
 @register_block("AvgPool")
 class AvgPool(_Pool):
-    """Average pooling. Reference args ``[kernel, stride, ceil_mode]``."""
+    """Average pooling. Reference args as nn.AvgPool2d: ``[kernel, stride=kernel, padding=0,
+    ceil_mode=False, count_include_pad=True, divisor_override=None]``, or
+    ``[kernel, stride, ceil_mode]`` when the third is a bool."""
 
-    layer = nn.AvgPool2d
+    Args = AvgPoolArgs
+    reference_args = (
+        "kernel", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override",
+    )  # fmt: skip
+    reference_flags = ("ceil_mode", "count_include_pad")
+    examples = (
+        {},
+        {"kernel": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+        {"kernel": 3, "ceil_mode": True, "divisor_override": 4},
+    )
+
+    @classmethod
+    def _layer(cls, args: AvgPoolArgs) -> nn.Module:
+        s = args.stride or args.kernel
+        return nn.AvgPool2d(
+            args.kernel, s, args.padding, args.ceil_mode, args.count_include_pad,
+            args.divisor_override,
+        )  # fmt: skip
 
 
 class GlobalPoolArgs(BlockArgs):

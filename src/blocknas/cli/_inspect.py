@@ -30,17 +30,36 @@ def inspect_command(
     num_classes: Annotated[int | None, typer.Option(help="Override the classifier width.")] = None,
     latency: Annotated[bool, typer.Option(help="Also measure CPU latency.")] = True,
     threads: Annotated[int, typer.Option(help="CPU threads for the latency measurement.")] = 1,
+    mbconv_variant: Annotated[
+        str | None,
+        typer.Option(
+            help="How reference MBConv rows [t, c, s, k] are read: 'template' (output channels "
+            "from t) or 'channels' (from c, as several forks do). Overrides the file's "
+            "mbconv_variant key."
+        ),
+    ] = None,
 ) -> None:
     """Print each backbone row (block, arguments, channels, output size, params, MACs) and totals."""
     from rich.console import Console
     from rich.table import Table
 
+    from blocknas.blocks import MBConvVariant
+    from blocknas.errors import ConfigError
     from blocknas.model import build_from_spec, load_model_spec
     from blocknas.profile import profile, profile_rows
 
-    spec = load_model_spec(config, num_classes=num_classes, input_size=input_size)
+    if mbconv_variant is not None:
+        try:
+            MBConvVariant.parse(mbconv_variant, "--mbconv-variant")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    spec = load_model_spec(
+        config, num_classes=num_classes, input_size=input_size, mbconv_variant=mbconv_variant
+    )
     model = build_from_spec(spec)
     console = Console(width=200)
+    for line in spec.readings():  # the fork reading the table below follows
+        console.print(line, highlight=False)
     table = Table(title=f"{config} @ {spec.input_channel}×{spec.input_size}×{spec.input_size}")
     for col in ("row", "block", "n", "arguments", "in → out", "output", "params", "MACs"):
         table.add_column(col, justify="right" if col in ("row", "n", "params", "MACs") else "left")

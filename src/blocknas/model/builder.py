@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from blocknas.blocks import MBConvVariant
 from blocknas.model.spec import ModelSpec, RowSpec, load_model_spec
 
 __all__ = ["BlockNet", "build_from_spec", "build_model"]
@@ -48,8 +49,12 @@ def build_model(
     num_classes: int | None = None,
     *,
     input_size: int | None = None,
+    mbconv_variant: str | MBConvVariant | None = None,
 ) -> BlockNet:
     """Build a model from a YAML path, a parsed mapping or a :class:`ModelSpec`.
+
+    ``mbconv_variant`` (``"template"`` or ``"channels"``) overrides the file's ``mbconv_variant``
+    key: which fork's reading of reference MBConv rows to follow (see :func:`load_model_spec`).
 
     >>> import blocknas
     >>> net = blocknas.build_model({"input_channel": 3, "backbone": [
@@ -58,4 +63,7 @@ def build_model(
     >>> net(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
-    return build_from_spec(load_model_spec(source, num_classes=num_classes, input_size=input_size))
+    spec = load_model_spec(
+        source, num_classes=num_classes, input_size=input_size, mbconv_variant=mbconv_variant
+    )
+    return build_from_spec(spec)

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from blocknas._io import read_yaml
-from blocknas.blocks import Block, BlockArgs, Size, get_block
+from blocknas.blocks import Block, BlockArgs, MBConvVariant, ReferenceReading, Size, get_block
+from blocknas.blocks._reading import VARIANT_KEY
 from blocknas.errors import ConfigError
 
 __all__ = ["LayerSpec", "ModelSpec", "RowSpec", "effective_repeat", "load_model_spec"]
@@ -28,6 +29,8 @@ TOP_LEVEL_KEYS = {
     "backbone": "list of [repeat, Module, args] rows",
     "num_classes": "replaces the output width of the classifier row",
     "input_size": "input side in pixels the model is meant for (default 32)",
+    VARIANT_KEY: "which fork's reading of reference MBConv rows [t, c, s, k]: 'template' (default: "
+    "output channels from t, c ignored) or 'channels' (output channels from c)",
     "name": "free text",
     "description": "free text",
 }
@@ -75,6 +78,7 @@ class ModelSpec:
     rows: tuple[RowSpec, ...]
     source: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    reading: ReferenceReading = field(default_factory=ReferenceReading)
 
     @property
     def out_channels(self) -> int:
@@ -95,6 +99,11 @@ class ModelSpec:
         """Warnings for reference rows whose quirks changed the network, one line each."""
         return [f"row {r.index} {r.block.name}: {n}" for r in self.rows for n in r.notes]
 
+    def readings(self) -> list[str]:
+        """The fork readings in force for this model's reference rows, one line per block type."""
+        lines = (r.block.reading_in_force(self.reading) for r in self.rows if r.reference)
+        return list(dict.fromkeys(line for line in lines if line is not None))
+
 
 def effective_repeat(repeat: int, depth: float) -> int:
     """Depth scaling: repeats above 1 become max(round(r·d), 1) (half to even); others stay."""
@@ -106,26 +115,39 @@ def load_model_spec(
     *,
     num_classes: int | None = None,
     input_size: int | None = None,
+    mbconv_variant: str | MBConvVariant | None = None,
 ) -> ModelSpec:
     """Read and validate a model config from a YAML path, a YAML string's parsed mapping, or a spec.
 
-    ``num_classes`` and ``input_size`` override the config's own values.
+    ``num_classes``, ``input_size`` and ``mbconv_variant`` (how reference MBConv rows are read:
+    ``"template"`` or ``"channels"``) override the config's own values.
 
     >>> spec = load_model_spec("configs/models/mobilenetv2.yaml", num_classes=10)  # doctest: +SKIP
     """
     if isinstance(source, ModelSpec):
-        if num_classes is None and input_size is None:
+        over = _overrides(num_classes, input_size, mbconv_variant)
+        if not over:
             return source
-        return _load({**source.config, **_overrides(num_classes, input_size)}, _name=source.source)
-    return _load(source, num_classes=num_classes, input_size=input_size)
+        return _load({**source.config, **over}, _name=source.source)
+    return _load(
+        source, num_classes=num_classes, input_size=input_size, mbconv_variant=mbconv_variant
+    )
 
 
-def _overrides(num_classes: int | None, input_size: int | None) -> dict[str, int]:
-    out = {}
+def _overrides(
+    num_classes: int | None, input_size: int | None, mbconv_variant: str | MBConvVariant | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if num_classes is not None:
         out["num_classes"] = num_classes
     if input_size is not None:
         out["input_size"] = input_size
+    if mbconv_variant is not None:
+        # Checked here so the message names the option, not a key the file may not have.
+        try:
+            out[VARIANT_KEY] = MBConvVariant.parse(mbconv_variant, f"option {VARIANT_KEY}").value
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return out
 
 
@@ -134,6 +156,7 @@ def _load(
     *,
     num_classes: int | None = None,
     input_size: int | None = None,
+    mbconv_variant: str | MBConvVariant | None = None,
     _name: str | None = None,
 ) -> ModelSpec:
     name = _name
@@ -146,7 +169,7 @@ def _load(
         raise ConfigError(
             f"a model config must be a mapping of keys, got {type(data).__name__}", source=name
         )
-    data = {**data, **_overrides(num_classes, input_size)}
+    data = {**data, **_overrides(num_classes, input_size, mbconv_variant)}
     return _parse(data, name)
 
 
@@ -177,17 +200,24 @@ def _parse(data: Mapping[str, Any], name: str | None) -> ModelSpec:
     classes = data.get("num_classes")
     if classes is not None:
         classes = _number(data, "num_classes", None, int, name)
+    try:
+        variant = MBConvVariant.parse(data.get(VARIANT_KEY, "template"), repr(VARIANT_KEY))
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=name) from None
+    reading = ReferenceReading(mbconv_variant=variant)
     backbone = data["backbone"]
     if not isinstance(backbone, list) or not backbone:
         raise ConfigError(
             f"'backbone' must be a non-empty list of [repeat, Module, args] rows, got {backbone!r}",
             source=name,
         )
-    raw_rows = [_parse_row(i, row, depth, width, name) for i, row in enumerate(backbone)]
+    raw_rows = [_parse_row(i, row, depth, width, reading, name) for i, row in enumerate(backbone)]
     if classes is not None:
         raw_rows = _set_num_classes(raw_rows, classes, name)
     rows = _walk(raw_rows, channels, size, name)
-    return ModelSpec(channels, depth, width, size, classes, tuple(rows), name, dict(data))
+    return ModelSpec(
+        channels, depth, width, size, classes, tuple(rows), name, dict(data), reading=reading
+    )
 
 
 @dataclass(frozen=True)
@@ -201,7 +231,9 @@ class _Row:
     notes: tuple[str, ...]
 
 
-def _parse_row(index: int, row: Any, depth: float, width: float, name: str | None) -> _Row:
+def _parse_row(
+    index: int, row: Any, depth: float, width: float, reading: ReferenceReading, name: str | None
+) -> _Row:
     def fail(message: str) -> ConfigError:
         return ConfigError(message, source=name, row=index)
 
@@ -223,7 +255,7 @@ def _parse_row(index: int, row: Any, depth: float, width: float, name: str | Non
     if isinstance(values, list):
         reference = True
         try:
-            ref = block.from_reference(values, width, n)
+            ref = block.from_reference(values, width, n, reading)
         except ValueError as exc:
             raise fail(f"{module}: {exc}") from None
         args, notes = ref.args, list(ref.notes)
