@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import torch
 from pydantic import Field
@@ -54,8 +54,6 @@ class _Pool(Block):
     Args = PoolArgs
     changes_channels = False
     reference_required = 1  # [2]: kernel 2, stride 2, as nn.MaxPool2d(2)
-    # Reference arguments torch reads as truth values; files write them as 0/1 too.
-    reference_flags: ClassVar[tuple[str, ...]] = ("ceil_mode",)
     repeat_stride = RepeatStride.EACH
 
     def __init__(self, in_channels: int, args: PoolArgs) -> None:
@@ -108,12 +106,8 @@ class _Pool(Block):
             )
             return Reference({"kernel": kernel, "stride": stride, "ceil_mode": ceil_mode}, (note,))
         args = cls._positional(values, repeat)
-        for flag in cls.reference_flags:
-            value = args.get(flag)
-            if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
-                args[flag] = bool(value)
         indices = args.pop("return_indices", None)
-        if indices not in (None, False, 0):
+        if indices:  # torch only tests its truth
             raise ValueError(
                 f"argument 'return_indices' = {indices!r}: a pool that also returns its indices "
                 "cannot feed the next row; leave it false"
@@ -129,7 +123,6 @@ class MaxPool(_Pool):
 
     Args = MaxPoolArgs
     reference_args = ("kernel", "stride", "padding", "dilation", "return_indices", "ceil_mode")
-    reference_flags = ("return_indices", "ceil_mode")
     examples = (
         {},
         {"kernel": 3, "stride": 2, "padding": 1},
@@ -157,7 +150,6 @@ class AvgPool(_Pool):
     reference_args = (
         "kernel", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override",
     )  # fmt: skip
-    reference_flags = ("ceil_mode", "count_include_pad")
     examples = (
         {},
         {"kernel": 3, "stride": 2, "padding": 1, "count_include_pad": False},
