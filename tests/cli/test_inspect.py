@@ -102,3 +102,75 @@ def test_console_script_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "unknown block 'Nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+MBCONV_FILE = GOOD + "  - [1, Conv, [16, 3, 2]]\n  - [1, MBConv, [6, 24, 2, 3]]\n"
+
+
+def test_inspect_names_the_mbconv_variant_and_how_to_switch(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "effnet.yaml"
+    path.write_text(MBCONV_FILE)
+    assert main(["inspect", str(path), "--no-latency"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].startswith(
+        "MBConv reference rows follow mbconv_variant: template"
+    )
+    assert "16 → 8" in captured.out  # 6 (t) → make_divisible(6) = 8 channels
+    warning = [line for line in captured.err.splitlines() if "row 1 MBConv" in line]
+    assert len(warning) == 1
+    assert "'mbconv_variant: channels'" in warning[0]
+    assert "--mbconv-variant channels" in warning[0]
+
+
+def test_inspect_option_overrides_the_file_key(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "effnet.yaml"
+    path.write_text(MBCONV_FILE.replace("backbone:", "mbconv_variant: template\nbackbone:"))
+    assert main(["inspect", str(path), "--no-latency", "--mbconv-variant", "channels"]) == 0
+    captured = capsys.readouterr()
+    assert "MBConv reference rows follow mbconv_variant: channels" in captured.out
+    assert "16 → 24" in captured.out
+    assert "ignored" not in captured.err
+
+
+def test_inspect_without_mbconv_rows_names_no_variant(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text(GOOD + "  - [1, Conv, [16, 3, 2]]\n  - [1, MBConv, {expand: 6, out: 24}]\n")
+    assert main(["inspect", str(path), "--no-latency"]) == 0
+    assert "mbconv_variant" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "fragment"),
+    [(MBCONV_FILE.replace("backbone:", "mbconv_variant: fork\nbackbone:"), [],
+      "'mbconv_variant' must be one of 'template', 'channels', got 'fork'"),
+     (MBCONV_FILE, ["--mbconv-variant", "fork"],
+      "--mbconv-variant must be one of 'template', 'channels', got 'fork'"),
+     (GOOD + "  - [1, MaxPool, [3, 2, True, 1]]\n", [], "a bool third argument is read as ceil_mode")],
+)  # fmt: skip
+def test_bad_variant_or_pool_row_is_one_line(
+    text: str, argv: list[str], fragment: str, tmp_path: Path, capsys
+) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_text(text)
+    assert main(["inspect", str(path), "--no-latency", *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert fragment in err and "Traceback" not in err
+
+
+def test_inspect_reads_pool_third_argument_like_torch(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "pool.yaml"
+    path.write_text(
+        GOOD + "  - [1, Conv, [8, 3, 1]]\n  - [1, MaxPool, [3, 2, 1]]\n"
+        "  - [1, MaxPool, [2, 2, True]]\n  - [1, AvgPool, [2]]\n"
+    )
+    assert main(["inspect", str(path), "--no-latency", "--input-size", "15"]) == 0
+    captured = capsys.readouterr()
+    # 15 → MaxPool(3, 2, padding 1) 8 → MaxPool(2, 2, ceil_mode) 4 → AvgPool(2) 2
+    for fragment in ("padding=1", "8×8", "ceil_mode=True", "4×4", "2×2"):
+        assert fragment in captured.out
+    assert (
+        "warning: row 2 MaxPool: third argument True read as ceil_mode "
+        "([kernel, stride, ceil_mode]); padding 0" in captured.err
+    )
+    assert "row 1 MaxPool" not in captured.err and "row 3 AvgPool" not in captured.err
