@@ -7,6 +7,7 @@
 """
 
 from blocknas.data._config import AugmentConfig, DataConfig, load_data_config
+from blocknas.data._datasets import resolve_layout
 from blocknas.data._decode import DataWarning
 from blocknas.data._load import load_data, stratified_split
 from blocknas.data._loader import BatchLoader, make_loaders, test_policy, train_policy
@@ -29,6 +30,7 @@ __all__ = [
     "load_data_config",
     "make_loaders",
     "register_policy",
+    "resolve_layout",
     "stratified_split",
     "test_policy",
     "train_policy",

@@ -8,13 +8,15 @@ The format is deliberately plain (a safetensors-like layout): an 8-byte magic, a
 little-endian header length, a JSON header (each tensor's dtype, shape and offset, and a
 ``meta`` mapping of plain values), then each tensor's bytes. Reading is one ``np.fromfile`` per
 tensor, writing one ``tofile``: no pickle, no zip CRC over 150 MB as ``torch.save`` computes.
-Writes are atomic (temporary file, then ``os.replace``); an unreadable entry is rebuilt.
+Writes are atomic (temporary file, then ``os.replace``); an unreadable entry, or one whose
+header does not match the file's size, is rebuilt with a one-line notice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 import warnings
@@ -70,23 +72,64 @@ def write_entry(path: Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[s
             arr.tofile(f)
 
 
+def _layout(header: Any, data_bytes: int) -> list[tuple[str, np.dtype, list[int], int]]:
+    """(name, dtype, shape, offset) per tensor, checked against the file: the tensors must fill
+    the bytes after the header exactly, so a damaged header cannot claim more than is there."""
+    if not isinstance(header, dict) or not isinstance(header.get("tensors"), dict):
+        raise ValueError("the header is not a blocknas cache header")
+    if not isinstance(header.get("meta"), dict):
+        raise ValueError("the header has no meta mapping")
+    out = []
+    end = 0
+    for name, spec in header["tensors"].items():
+        dtype, shape, offset = spec["dtype"], spec["shape"], spec["offset"]
+        if dtype not in _DTYPES.values():
+            raise ValueError(f"tensor {name!r} has an unknown dtype {dtype!r}")
+        if not (isinstance(shape, list) and all(_count(d) for d in shape) and _count(offset)):
+            raise ValueError(f"tensor {name!r} has a malformed shape or offset")
+        if offset != end:
+            raise ValueError(f"tensor {name!r} is not where the header says")
+        end += math.prod(shape) * np.dtype(dtype).itemsize
+        if end > data_bytes:  # checked per tensor, before any product grows without bound
+            raise ValueError(
+                f"cut short, or a damaged header: it claims {end:,} bytes of tensors, "
+                f"the file holds {data_bytes:,}"
+            )
+        out.append((name, np.dtype(dtype), shape, offset))
+    if end != data_bytes:
+        raise ValueError(f"the file holds {data_bytes - end:,} bytes the header does not describe")
+    return out
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def read_entry(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(tensors, meta) of an entry; ValueError when the file is not one or is cut short."""
+    """(tensors, meta) of an entry; ValueError when the file is not one, is cut short, or its
+    header does not match its size (nothing is allocated from an unchecked header)."""
     with path.open("rb") as f:
+        total = os.fstat(f.fileno()).st_size
         head = f.read(16)
         if len(head) != 16 or head[:8] != _MAGIC:
             raise ValueError("not a blocknas data cache file")
         (size,) = struct.unpack("<Q", head[8:])
-        header = json.loads(f.read(size))
+        if size > total - 16:
+            raise ValueError(f"the header length {size:,} is past the end of the file")
+        try:
+            header = json.loads(f.read(size))
+            tensors_at = _layout(header, total - 16 - size)
+        except (KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"malformed header ({type(exc).__name__}: {exc})") from None
         start = 16 + size
         tensors = {}
-        for name, spec in header["tensors"].items():
-            count = int(np.prod(spec["shape"]))
-            f.seek(start + spec["offset"])
-            arr = np.fromfile(f, dtype=np.dtype(spec["dtype"]), count=count)
+        for name, dtype, shape, offset in tensors_at:
+            count = math.prod(shape)
+            f.seek(start + offset)
+            arr = np.fromfile(f, dtype=dtype, count=count)
             if arr.size != count:
                 raise ValueError(f"tensor {name!r} is cut short")
-            tensors[name] = torch.from_numpy(arr.reshape(spec["shape"]))
+            tensors[name] = torch.from_numpy(arr.reshape(shape))
     return tensors, header["meta"]
 
 
@@ -106,8 +149,10 @@ class Cache:
             return None
         try:
             return read_entry(path)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            warnings.warn(f"ignoring unreadable cache entry {path}: {exc}", stacklevel=2)
+        except (OSError, ValueError) as exc:
+            warnings.warn(
+                f"ignoring unreadable cache entry {path} (rebuilding it): {exc}", stacklevel=2
+            )
             return None
 
     def save(self, name: str, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:

@@ -6,9 +6,11 @@ Own form (lower-case keys)::
     path: ../data/cifar10/train   # relative paths are relative to the config file's folder
     img_size: 32                  # null: the dataset's own size
     subset: 10000                 # a count or a fraction of the training pool, stratified; null: all
-    val_ratio: 0.1
+    val_ratio: 0.1                # 0: only with a val/ folder of the dataset's own
     test_ratio: 0.2               # held out only where the dataset has no test split of its own
     seed: 0                       # seeds subset and splits: every trial sees the same split
+    layout: auto                  # image folders: split (train/ val/ test/), classes, or auto
+    max_image_pixels: 100000000   # larger images are refused from their header, before decoding
     augment: {train: randaugment, test: simple, n_select: 2, level: 14, n_level: 31}
     train: {batch_size: 128, epochs: 30, lr: 0.1, fp16: true}   # passed through to the trainer
 
@@ -22,7 +24,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from blocknas._io import read_yaml
 from blocknas.errors import ConfigError
@@ -30,6 +40,11 @@ from blocknas.errors import ConfigError
 __all__ = ["AugmentConfig", "DataConfig", "load_data_config"]
 
 DatasetName = Literal["digits", "cifar10", "cifar100", "imagefolder"]
+LayoutName = Literal["auto", "split", "classes"]
+
+#: Larger images are refused before decoding: 100 megapixels is 300 MB of RGB once decoded,
+#: above every camera, while a crafted 30000 × 30000 PNG (2.7 GB RGB) compresses to kilobytes.
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 TrainPolicyName = Literal["randaugment", "simple", "autoaugment", "trivialaugment", "none"]
 
 
@@ -86,15 +101,31 @@ class DataConfig(BaseModel):
     path: Path | None = Field(default=None, description="dataset root; needed for imagefolder")
     img_size: int | None = Field(default=None, ge=1, le=4096)
     subset: int | float | None = None
-    val_ratio: float = Field(default=0.1, gt=0.0, lt=1.0)
+    # 0 is the reference template's default: valid where the dataset has its own val/ folder,
+    # which is checked when the data is loaded.
+    val_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
     test_ratio: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = 0
+    layout: LayoutName = Field(
+        default="auto",
+        description="image folders: split = path/{train,val,test}/<class>/…, classes = "
+        "path/<class>/…, auto = detected from the sub-folders (a run folder records the result)",
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        ge=1,
+        description="image folders: a file whose header claims more pixels is refused",
+    )
     stats: Literal["auto", "cifar10", "cifar100", "imagenet"] = Field(
         default="auto", description="normalisation mean/std; auto: known for cifar, else from train"
     )
     download: bool = Field(default=True, description="cifar: download when absent under path")
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     train: dict[str, Any] = Field(default_factory=dict)
+    # Where the config came from and the key each field was written as (the reference form's
+    # upper-case names), so errors raised when the data is loaded name what the user wrote.
+    _source: str | None = PrivateAttr(default=None)
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("subset", mode="before")
     @classmethod
@@ -119,11 +150,22 @@ class DataConfig(BaseModel):
         """The own form as plain YAML-able values (what a run folder stores)."""
         return self.model_dump(mode="json")
 
+    @property
+    def source(self) -> str | None:
+        """The file this config was read from; None for a mapping."""
+        return self._source
 
-def _format_errors(exc: ValidationError) -> str:
+    def key_name(self, field: str) -> str:
+        """The key ``field`` was written as (``VAL_RATIO`` for ``val_ratio`` in a
+        reference-format file), for errors raised when the data is loaded."""
+        return self._written.get(field, field)
+
+
+def _format_errors(exc: ValidationError, names: Mapping[str, str]) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
+        loc = names.get(loc, loc)
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{loc}'")
         else:
@@ -165,6 +207,7 @@ def load_data_config(source: str | Path | Mapping[str, Any] | DataConfig) -> Dat
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError("a data config must be a mapping of keys to values", source=where)
+    names: Mapping[str, str] = {}
     upper = sorted(str(k) for k in raw if isinstance(k, str) and k.isupper())
     if upper:
         lower = sorted(str(k) for k in raw if not (isinstance(k, str) and k.isupper()))
@@ -174,14 +217,19 @@ def load_data_config(source: str | Path | Mapping[str, Any] | DataConfig) -> Dat
                 f"({', '.join(lower)}); use one form",
                 source=where,
             )
-        from blocknas.data._reference import from_reference
+        from blocknas.data._reference import REFERENCE_NAMES, from_reference
 
         raw = from_reference(raw, source=where)
+        names = REFERENCE_NAMES
     raw = dict(raw)
     if base is not None and raw.get("path") is not None:
         p = Path(str(raw["path"])).expanduser()
         raw["path"] = p if p.is_absolute() else (base / p).resolve()
     try:
-        return DataConfig.model_validate(raw)
+        cfg = DataConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc) + _known_keys_hint(exc), source=where) from None
+        hint = "" if names else _known_keys_hint(exc)
+        raise ConfigError(_format_errors(exc, names) + hint, source=where) from None
+    cfg._source = where
+    cfg._written = dict(names)
+    return cfg

@@ -7,10 +7,16 @@
   instead (``train/<class>/…``, optionally ``test/<class>/…``) is read as such.
 - ``imagefolder``: ``path/<class>/<images>``, or ``path/{train,val,test}/<class>/<images>``
   (the TACO layout), whose ``val`` and ``test`` folders are used as the splits.
+
+Which of the two layouts a folder has is ``layout`` in the config; ``auto`` detects it from the
+sub-folders, and :func:`resolve_layout` fixes the detected one in the config a run folder saves,
+so that a later folder in the data root (``runs/``) cannot turn ``train/ val/ test/`` into
+four classes when the run is resumed.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,8 @@ import torch
 from blocknas.data._cache import Cache, fingerprint
 from blocknas.data._config import DataConfig
 from blocknas.data._decode import (
+    FolderIndex,
+    PixelLimit,
     decode_files,
     scan_folder,
     square_resize,
@@ -30,7 +38,7 @@ from blocknas.data._decode import (
 from blocknas.data._types import ImageSet
 from blocknas.errors import DataError
 
-__all__ = ["DATASETS", "KNOWN_STATS", "Source", "register_dataset"]
+__all__ = ["DATASETS", "KNOWN_STATS", "Source", "register_dataset", "resolve_layout"]
 
 #: Normalisation (mean, std) per channel in [0, 1] units, as the reference's DATASET selects.
 KNOWN_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -85,20 +93,48 @@ def _digits(cfg: DataConfig, cache: Cache) -> Source:
 # --- image folders ---------------------------------------------------------------------------
 
 
+def _usable(entry: tuple[dict[str, torch.Tensor], dict[str, Any]], index: FolderIndex) -> bool:
+    """Whether a cache entry fits the folder it is named for (one image per readable file)."""
+    tensors, meta = entry
+    try:
+        n = len(index.files) - len(meta["skipped"])
+        int(meta["converted"])
+        images, labels = tensors["images"], tensors["labels"]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return images.ndim == 4 and images.shape[0] == labels.shape[0] == n and labels.ndim == 1
+
+
 def load_folder(
-    root: Path, size: int | None, cache: Cache, *, classes: tuple[str, ...] | None = None
+    root: Path,
+    size: int | None,
+    cache: Cache,
+    *,
+    classes: tuple[str, ...] | None = None,
+    limit: PixelLimit | None = None,
 ) -> ImageSet:
     """Decodes (or reads from the cache) one class-folder tree at ``size``.
 
     The cache holds the decoded images at their own size when they share one (so another
-    img_size is a resize, not a decode) and each resized version asked for.
+    img_size is a resize, not a decode) and each resized version asked for. An entry that does
+    not fit the folder is rebuilt.
     """
     index = scan_folder(root, classes)
     base = f"folder-{index.fingerprint}"
     keys = ([f"{base}-{size}"] if size is not None else []) + [f"{base}-native"]
-    entry = next((e for e in map(cache.load, keys) if e is not None), None)
+    entry = None
+    for key in keys:
+        entry = cache.load(key)
+        if entry is not None and not _usable(entry, index):
+            warnings.warn(
+                f"ignoring cache entry {cache.path(key)}: it does not match {root} (rebuilding it)",
+                stacklevel=2,
+            )
+            entry = None
+        if entry is not None:
+            break
     if entry is None:
-        decoded = decode_files(index)
+        decoded = decode_files(index, limit)
         tensors = {"labels": torch.tensor(decoded.labels, dtype=torch.long)}
         meta: dict[str, Any] = {
             "skipped": [list(s) for s in decoded.skipped],
@@ -136,21 +172,54 @@ def _split_layout(root: Path) -> bool:
     )
 
 
+def _detect_layout(root: Path) -> str | None:
+    """``split`` or ``classes`` for an image folder root, None when it is not a folder."""
+    if not root.is_dir():
+        return None
+    return "split" if _split_layout(root) else "classes"
+
+
+def resolve_layout(cfg: DataConfig) -> DataConfig:
+    """``cfg`` with ``layout: auto`` replaced by the layout its folder has now (unchanged when
+    there is no folder, or for cifar read from torchvision's files).
+
+    >>> saved = resolve_layout(cfg).to_dict()  # what a run folder keeps  # doctest: +SKIP
+    """
+    if cfg.layout != "auto" or cfg.path is None:
+        return cfg
+    layout = _detect_layout(Path(cfg.path))
+    if layout is None or (cfg.dataset != "imagefolder" and layout != "split"):
+        return cfg
+    return cfg.model_copy(update={"layout": layout})
+
+
 def _folder_source(
     name: str, root: Path, cfg: DataConfig, cache: Cache, stats: str | None
 ) -> Source:
     if not root.exists():
         raise DataError(f"data path does not exist: {root}")
-    if root.is_dir() and _split_layout(root):
-        train = load_folder(root / "train", cfg.img_size, cache)
+    limit = PixelLimit(cfg.max_image_pixels, _how_to_raise(cfg))
+    layout = cfg.layout if cfg.layout != "auto" else _detect_layout(root)
+    if layout == "split":
+        if not _has_class_folders(root / "train"):
+            raise DataError(
+                f"{root}: layout split needs class folders under {root / 'train'} "
+                "(train/<class>/…, optionally val/ and test/)"
+            )
+        train = load_folder(root / "train", cfg.img_size, cache, limit=limit)
         size = train.images.shape[-1] if cfg.img_size is None else cfg.img_size
         parts = {
-            part: load_folder(root / part, size, cache, classes=train.classes)
+            part: load_folder(root / part, size, cache, classes=train.classes, limit=limit)
             for part in ("val", "test")
             if (root / part).is_dir()
         }
         return Source(name, train, parts.get("val"), parts.get("test"), stats)
-    return Source(name, load_folder(root, cfg.img_size, cache), stats=stats)
+    return Source(name, load_folder(root, cfg.img_size, cache, limit=limit), stats=stats)
+
+
+def _how_to_raise(cfg: DataConfig) -> str:
+    where = f" ({cfg.source})" if cfg.source else ""
+    return f"raise {cfg.key_name('max_image_pixels')} in the data config{where}"
 
 
 @register_dataset("imagefolder")
@@ -169,7 +238,7 @@ def _cifar(cfg: DataConfig, cache: Cache, name: str) -> Source:
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     label = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
     root = Path(cfg.path) if cfg.path is not None else _default_root(cache)
-    if root.is_dir() and _split_layout(root):
+    if cfg.layout != "auto" or (root.is_dir() and _split_layout(root)):
         return _folder_source(name, root, cfg, cache, name)
     parts = _torchvision_cifar(cls, root, cfg.download, label)
     stat_lines = [
@@ -180,12 +249,17 @@ def _cifar(cfg: DataConfig, cache: Cache, name: str) -> Source:
     for part, (x, y, classes) in zip(("train", "test"), parts, strict=True):
         if cfg.img_size is not None and x.shape[-1] != cfg.img_size:
             entry = cache.load(f"{key}-{part}-{cfg.img_size}")
-            if entry is None:
+            if entry is None or not _same_count(entry[0], len(y)):
                 entry = {"images": square_resize(x, cfg.img_size)}, {}
                 cache.save(f"{key}-{part}-{cfg.img_size}", *entry)
             x = entry[0]["images"]
         sets.append(ImageSet(x, y, classes))
     return Source(name, sets[0], None, sets[1], name)
+
+
+def _same_count(tensors: dict[str, torch.Tensor], n: int) -> bool:
+    images = tensors.get("images")
+    return images is not None and images.ndim == 4 and images.shape[0] == n
 
 
 def _default_root(cache: Cache) -> Path:

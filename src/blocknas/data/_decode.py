@@ -4,7 +4,8 @@ Decoding runs in a thread pool over chunks of files: each chunk reads its files 
 JPEGs in one ``torchvision.io.decode_jpeg`` call (a list in, a list out); other formats go through
 ``decode_image`` and, for what torchvision cannot read (BMP, TIFF), PIL. A file that cannot be
 read or decoded is skipped and counted; structural problems (no class folders, an empty class
-folder, a missing path) are :class:`DataError`.
+folder, a missing path, fewer than two classes) are :class:`DataError`, and so is a file whose
+header claims more than ``max_pixels`` pixels, refused before anything is decoded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +23,15 @@ import torch
 from torch import Tensor
 
 from blocknas.data._cache import fingerprint
+from blocknas.data._config import DEFAULT_MAX_IMAGE_PIXELS
+from blocknas.data._header import image_size
 from blocknas.errors import DataError
 
 __all__ = [
     "DataWarning",
     "DecodedFolder",
     "FolderIndex",
+    "PixelLimit",
     "decode_files",
     "scan_folder",
     "square_resize",
@@ -84,6 +89,12 @@ def scan_folder(root: Path, classes: Sequence[str] | None = None) -> FolderIndex
             f"no class folders in {root}: expected one sub-folder per class, "
             f"such as {root / 'cat' / '0001.jpg'}"
         )
+    if classes is None and len(names) < 2:
+        # A one-class classifier reaches 100 % by predicting that class: nothing is learnt.
+        raise DataError(
+            f"{root} has one class folder ('{names[0]}'): a classifier needs at least 2 classes, "
+            "one sub-folder each"
+        )
     known = tuple(classes) if classes is not None else tuple(names)
     stray = [n for n in names if n not in known]
     if stray:
@@ -118,7 +129,8 @@ def scan_folder(root: Path, classes: Sequence[str] | None = None) -> FolderIndex
 def _decode_one(data: Tensor) -> Tensor:
     import torchvision.io as tio
 
-    if hasattr(tio, "decode_image"):
+    # torchvision decodes every frame of an animated GIF (frames × H × W); PIL the first only.
+    if hasattr(tio, "decode_image") and bytes(data[:3].tolist()) != b"GIF":
         try:
             return tio.decode_image(data, mode=tio.ImageReadMode.UNCHANGED)
         except (RuntimeError, ValueError):
@@ -149,15 +161,35 @@ def _to_gray_or_rgb(img: Tensor, data: Tensor) -> Tensor:
     return _decode_one(data)
 
 
-def _decode_chunk(paths: Sequence[str]) -> list[Tensor | str]:
+@dataclass(frozen=True)
+class PixelLimit:
+    """The decompression-bomb limit and how the user raises it (named in the error)."""
+
+    max_pixels: int
+    how_to_raise: str = "raise max_image_pixels in the data config"
+
+    def check(self, path: str, data: np.ndarray) -> None:
+        size = image_size(memoryview(data))
+        if size is not None and size[0] * size[1] > self.max_pixels:
+            w, h = size
+            raise DataError(
+                f"{path}: the image is {w}×{h} ({w * h:,} pixels), over the limit of "
+                f"{self.max_pixels:,} pixels; if it is genuine, {self.how_to_raise}"
+            )
+
+
+def _decode_chunk(paths: Sequence[str], limit: PixelLimit) -> list[Tensor | str]:
     import torchvision.io as tio
 
     datas: list[Tensor | str] = []
     for p in paths:
         try:
-            datas.append(torch.from_numpy(np.fromfile(p, dtype=np.uint8)))
+            raw = np.fromfile(p, dtype=np.uint8)
         except OSError as exc:
             datas.append(f"unreadable ({exc.strerror or exc})")
+            continue
+        limit.check(p, raw)  # before any decoder sees the file
+        datas.append(torch.from_numpy(raw))
     out: list[Tensor | str | None] = [None] * len(paths)
     jpeg = [
         i
@@ -208,17 +240,30 @@ def _threads() -> int:
     return min(16, 8 * (os.cpu_count() or 1))
 
 
-def decode_files(index: FolderIndex) -> DecodedFolder:
-    """Decodes every file of the index in a thread pool; warns once about skipped files."""
+def decode_files(index: FolderIndex, limit: PixelLimit | None = None) -> DecodedFolder:
+    """Decodes every file of the index in a thread pool; warns once about skipped files.
+
+    limit: files whose header claims more pixels are a DataError (default: 100 megapixels).
+    """
+    from PIL import Image
+
     prefix = str(index.root) + os.sep  # pathlib's "/" costs a second per 50,000 files
     paths = [prefix + f for f in index.files]
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-    with warnings.catch_warnings(), ThreadPoolExecutor(_threads()) as pool:
-        # torchvision 0.29 deprecates its image decoders in favour of TorchCodec, which is not a
-        # dependency here; they are still the fastest batched JPEG decoder at hand, and PIL
-        # takes over (``_decode_one``) once they are gone.
-        warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)
-        results = [r for chunk in pool.map(_decode_chunk, chunks) for r in chunk]
+    decode = partial(_decode_chunk, limit=limit or PixelLimit(DEFAULT_MAX_IMAGE_PIXELS))
+    pool = ThreadPoolExecutor(_threads())
+    try:
+        with warnings.catch_warnings():
+            # torchvision 0.29 deprecates its image decoders in favour of TorchCodec, which is not a
+            # dependency here; they are still the fastest batched JPEG decoder at hand, and PIL
+            # takes over (``_decode_one``) once they are gone.
+            warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)
+            # The pixel limit above is the check; PIL's own, lower warning would only repeat it.
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+            results = [r for chunk in pool.map(decode, chunks) for r in chunk]
+    finally:
+        # after an error (a file over the pixel limit), the chunks not started are dropped
+        pool.shutdown(cancel_futures=True)
     images: list[Tensor] = []
     labels: list[int] = []
     skipped: list[tuple[str, str]] = []

@@ -6,7 +6,8 @@ across the trials of a search):
    the training pool is held out (digits and plain image folders; 0 means no test split).
 2. subset: ``subset`` images (a count or a fraction) of what remains — the "small cifar10".
 3. val: the dataset's own ``val/`` folder, otherwise ``val_ratio`` of the subset;
-   train keeps int(N·(1 − val_ratio)) images, as the reference does.
+   train keeps int(N·(1 − val_ratio)) images, as the reference does. ``val_ratio`` 0 (the
+   reference template's default) needs a ``val/`` folder: without one it is a DataError.
 """
 
 from __future__ import annotations
@@ -107,12 +108,26 @@ def load_data(
         pool, _ = stratified_split(pool, cfg.subset, cfg.seed, "subset")
     if source.val is not None:
         train, val = pool, source.val
+    elif cfg.val_ratio == 0:
+        raise DataError(_no_validation(cfg))
     else:
         train, val = stratified_split(
             pool, int(len(pool) * (1 - cfg.val_ratio)), cfg.seed, "val_ratio"
         )
     mean, std = _stats(cfg, source.stats, train)
     return DataSplits(train=train, val=val, test=test, mean=mean, std=std, name=source.name)
+
+
+def _no_validation(cfg: DataConfig) -> str:
+    key = cfg.key_name("val_ratio")
+    where = f"{cfg.source}: " if cfg.source else ""
+    fix = "set it to a fraction such as 0.1 to hold out that share of the training images"
+    if cfg.path is not None and cfg.path.is_dir():
+        return (
+            f"{where}{key} is 0 but {cfg.path} has no val/ folder: {fix}, "
+            "or lay the data out as train/<class>/…, val/<class>/…"
+        )
+    return f"{where}{key} is 0 but {cfg.dataset} has no validation split of its own: {fix}"
 
 
 def _stats(

@@ -8,13 +8,22 @@ Semantics kept from the reference:
   resized crop on the 1.2× image and a flip.
 - ``DATASET`` also picks the normalisation: CIFAR10, CIFAR100, or ImageNet's for TACO.
 - ``BATCH_SIZE``, ``EPOCHS``, ``INIT_LR``, ``FP16`` go to the ``train`` mapping.
+- ``VAL_RATIO: 0.0``, the template's default, is accepted: a dataset with its own ``val/``
+  folder (TACO) loads, any other is refused when loaded, naming ``VAL_RATIO``.
+Extensions (not in the template):
+- ``SEED`` (common in forks) is the run's one seed: it becomes both the data's ``seed``
+  (subset and splits) and the trainer's ``train.seed`` (initialisation, shuffling, augmentation).
+- ``MAX_IMAGE_PIXELS`` is ``max_image_pixels``, the decompression-bomb limit of image folders.
 Differences: the validation split is stratified (the reference's is a plain random split).
+Errors name the reference key the file uses (:data:`REFERENCE_NAMES`), not the own form's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from blocknas.data._policies import fixed_level
 from blocknas.errors import ConfigError
@@ -34,7 +43,29 @@ REFERENCE_KEYS = (
     "VAL_RATIO",
     "INIT_LR",
     "FP16",
+    "SEED",
+    "MAX_IMAGE_PIXELS",
 )
+
+#: Own-form key (as pydantic reports it) → the reference key a user wrote.
+REFERENCE_NAMES = {
+    "dataset": "DATASET",
+    "stats": "DATASET",
+    "path": "DATA_PATH",
+    "img_size": "IMG_SIZE",
+    "val_ratio": "VAL_RATIO",
+    "seed": "SEED",
+    "max_image_pixels": "MAX_IMAGE_PIXELS",
+    "augment": "AUG_TRAIN_PARAMS",
+    "augment.train": "AUG_TRAIN",
+    "augment.test": "AUG_TEST",
+    **{f"augment.{k}": f"AUG_TRAIN_PARAMS.{k}" for k in ("n_select", "level", "n_level")},
+    "train.batch_size": "BATCH_SIZE",
+    "train.epochs": "EPOCHS",
+    "train.lr": "INIT_LR",
+    "train.fp16": "FP16",
+    "train.seed": "SEED",
+}
 
 # DATASET → (own dataset, stats)
 _DATASETS = {
@@ -48,6 +79,24 @@ _TRAIN_POLICIES = {"randaugment_train": "randaugment", "simple_augment_train": "
 _TEST_POLICIES = {"simple_augment_test": "simple"}
 _TRAIN_KEYS = {"BATCH_SIZE": "batch_size", "EPOCHS": "epochs", "INIT_LR": "lr", "FP16": "fp16"}
 _RANDAUGMENT_PARAMS = ("n_select", "level", "n_level")
+# The trainer validates the train keys but knows only its own names: they are validated here
+# too, with the same types (lax, so ``INIT_LR: 1e-3``, a string to YAML, is still 0.001), so
+# that a wrong value is reported under the key the file uses.
+_TRAIN_TYPES: dict[str, Any] = {
+    "BATCH_SIZE": TypeAdapter(Annotated[int, Field(gt=0)]),
+    "EPOCHS": TypeAdapter(Annotated[int, Field(gt=0)]),
+    "INIT_LR": TypeAdapter(Annotated[float, Field(gt=0, allow_inf_nan=False)]),
+    "FP16": TypeAdapter(bool),
+    "SEED": TypeAdapter(int),
+}
+
+
+def _train_value(raw: Mapping[str, Any], key: str, source: str | None) -> Any:
+    try:
+        return _TRAIN_TYPES[key].validate_python(raw[key])
+    except ValidationError as exc:
+        msg = exc.errors()[0]["msg"]
+        raise ConfigError(f"{key}: {msg} (got {raw[key]!r})", source=source) from None
 
 
 def _pick(table: Mapping[str, Any], value: Any, key: str, source: str | None) -> Any:
@@ -89,12 +138,19 @@ def from_reference(raw: Mapping[str, Any], *, source: str | None = None) -> dict
     out: dict[str, Any] = {}
     if "DATASET" in raw:
         out["dataset"], out["stats"] = _pick(_DATASETS, raw["DATASET"], "DATASET", source)
+        if out["dataset"] == "imagefolder" and raw.get("DATA_PATH") is None:
+            raise ConfigError(
+                f"DATASET {raw['DATASET']} needs DATA_PATH (the folder of train/ val/ test/ "
+                "or of class folders)",
+                source=source,
+            )
     if raw.get("DATA_PATH") is not None:
         out["path"] = raw["DATA_PATH"]
-    if "IMG_SIZE" in raw:
-        out["img_size"] = raw["IMG_SIZE"]
-    if "VAL_RATIO" in raw:
-        out["val_ratio"] = raw["VAL_RATIO"]
+    for key, own in (("IMG_SIZE", "img_size"), ("VAL_RATIO", "val_ratio"), ("SEED", "seed")):
+        if key in raw:
+            out[own] = raw[key]
+    if "MAX_IMAGE_PIXELS" in raw:
+        out["max_image_pixels"] = raw["MAX_IMAGE_PIXELS"]
 
     augment: dict[str, Any] = {}
     train_policy = "randaugment_train"
@@ -118,7 +174,9 @@ def from_reference(raw: Mapping[str, Any], *, source: str | None = None) -> dict
     if augment:
         out["augment"] = augment
 
-    train = {own: raw[key] for key, own in _TRAIN_KEYS.items() if key in raw}
+    train = {own: _train_value(raw, key, source) for key, own in _TRAIN_KEYS.items() if key in raw}
+    if "SEED" in raw:
+        train["seed"] = _train_value(raw, "SEED", source)
     if train:
         out["train"] = train
     return out

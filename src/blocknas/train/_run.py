@@ -28,6 +28,7 @@ from blocknas.data import (
     DataSplits,
     load_data,
     load_data_config,
+    resolve_layout,
     test_policy,
     train_policy,
 )
@@ -69,7 +70,8 @@ def train_run(
     out = Path(out_dir)
     if (out / "last.pt").exists() or (out / METRICS_FILE).exists():
         raise ConfigError(f"{out} already holds a run; resume it or choose another folder")
-    data = _data_config(data_cfg)
+    # The folder layout found now is saved with the run, so that resuming reads the same splits.
+    data = resolve_layout(_data_config(data_cfg))
     source = str(data_cfg) if isinstance(data_cfg, str | Path) else "data config"
     cfg = TrainConfig.from_mapping({**(data.train or {}), **(overrides or {})}, source=source)
     return _run(model_cfg, data, cfg, out, resume=False, progress=progress, callback=callback)
@@ -181,9 +183,15 @@ def _saved_history(out: Path) -> list[dict[str, Any]]:
 
 def _spec(model_cfg: ModelSource, splits: DataSplits, *, set_classes: bool = True) -> ModelSpec:
     """The model config resolved for the data: its image size, and its number of classes
-    (``set_classes``) or a check that it has the data's number of classes."""
-    classes = splits.num_classes if set_classes else None
-    spec = load_model_spec(model_cfg, num_classes=classes, input_size=splits.image_size)
+    (``set_classes``) or a check that it has the data's number of classes.
+
+    A model config without ``num_classes`` takes the data's (its classifier row is resized);
+    one that declares ``num_classes`` must match the data, as a model built for 3 classes
+    and trained on 2 is a mistake rather than something to repair silently.
+    """
+    spec = load_model_spec(model_cfg, input_size=splits.image_size)
+    if spec.num_classes is None and set_classes:
+        spec = load_model_spec(spec, num_classes=splits.num_classes)
     if spec.input_channel != splits.in_channels:
         raise ConfigError(
             f"the model takes {spec.input_channel} input channel(s) but {splits.name} images "
@@ -191,9 +199,15 @@ def _spec(model_cfg: ModelSource, splits: DataSplits, *, set_classes: bool = Tru
             source=spec.source,
         )
     if spec.num_classes != splits.num_classes:
+        fix = (
+            f"; set num_classes: {splits.num_classes} in the model config, or remove it to take "
+            "the data's"
+            if set_classes
+            else ""
+        )
         raise ConfigError(
             f"the model predicts {spec.num_classes} classes but {splits.name} has "
-            f"{splits.num_classes}",
+            f"{splits.num_classes}{fix}",
             source=spec.source,
         )
     return spec
