@@ -7,6 +7,7 @@ every write of a result or checkpoint goes through a temporary file in the same 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -17,11 +18,13 @@ from typing import IO, Any
 
 import yaml
 
-from blocknas.errors import ConfigError
+from blocknas.errors import ConfigError, OutputError
 
 __all__ = [
     "atomic_file",
     "atomic_path",
+    "cannot_write",
+    "make_dir",
     "read_yaml",
     "read_yaml_mapping",
     "write_json",
@@ -57,18 +60,58 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     return data
 
 
+# The process's umask, read once at import (reading it means setting it, which is not safe
+# once threads write files).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def cannot_write(path: str | Path, exc: OSError, what: str = "write") -> OutputError:
+    """The one-line error for a failed write of ``path``: it names the path the user asked
+    for (not a temporary file) and the reason in words."""
+    if isinstance(exc, OutputError):
+        return exc
+    reason = {
+        errno.EISDIR: "it is a folder",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EEXIST: "a file of that name exists",
+    }.get(exc.errno or 0) or exc.strerror or str(exc)
+    return OutputError(f"cannot {what} {path}: {reason}", exc.errno)
+
+
+def make_dir(path: str | Path) -> Path:
+    """Create a folder (and its parents); a failure is a one-line :class:`OutputError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(path, exc, "create the folder") from None
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; it replaces ``path`` when the block succeeds."""
+    """Yield a temporary path next to ``path``; it replaces ``path`` when the block succeeds.
+
+    An OSError on the way (disk full, read-only file system, ``path`` a folder) leaves the old
+    file as it was, removes the temporary one and is raised as an :class:`OutputError` naming
+    ``path``: every OSError of the block is taken to be a failure to write it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     os.close(fd)
     try:
+        # mkstemp makes the file private (0600); a result gets the mode any new file would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_write(path, exc) from None
         raise
 
 

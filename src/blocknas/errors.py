@@ -33,3 +33,16 @@ class TrainingError(BlocknasError):
 
 class StorageError(BlocknasError):
     """A study storage could not be opened or does not match."""
+
+
+class OutputError(BlocknasError, OSError):
+    """A result could not be written: the message names the path and the reason (disk full,
+    read-only file system, a file where a folder should be). It is an OSError too, so code that
+    tolerates a failed write (a cache) still catches it; ``errno`` is the system's code."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -55,9 +55,11 @@ def retrain_command(
     summary = retrain_top(
         run_dir, top, full_data=full_data, data=data, epochs=epochs, progress=progress,
         on_result=lambda r: typer.echo(_line(r)),
+        on_skip=lambda n, why: typer.echo(f"note: skipped trial {n}: {why}"),
     )  # fmt: skip
     if len(summary.results) < top:
-        typer.echo(f"note: only {len(summary.results)} completed trial(s) to retrain, not {top}")
+        typer.echo(f"note: only {len(summary.results)} completed trial(s) can be retrained, "
+                   f"not {top}")  # fmt: skip
     c = summary.correlation
     typer.echo(
         f"rank correlation over {c.n} models (search vs full training): "

@@ -50,10 +50,12 @@ def train_command(
         if model is None or data is None:
             raise ConfigError("train needs --model and --data (or --resume --out RUN_DIR)")
         overrides = _parse_sets(set_ or [])
+        sources = {key: f"--set {key}" for key in overrides}
         if epochs is not None:
-            overrides["epochs"] = epochs
+            overrides["epochs"], sources["epochs"] = epochs, "--epochs"
         run_dir = out or Path("runs") / f"{model.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        job = partial(train_run, model, data, run_dir, overrides, progress=not quiet)
+        job = partial(train_run, model, data, run_dir, overrides, progress=not quiet,
+                      override_sources=sources)  # fmt: skip
     result = _interruptible(run_dir, job)
     line = (
         f"best epoch {result.best_epoch}: val acc {result.val.accuracy:.2%} "
@@ -82,5 +84,9 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "cannot parse"
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem})") from None
     return overrides

@@ -13,6 +13,7 @@ the check passes when ``|exported − torch| <= atol + rtol·|torch|`` everywher
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import warnings
@@ -23,7 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from blocknas._io import trial_dir, write_json
+from blocknas._io import atomic_path, trial_dir, write_json
 from blocknas.errors import BlocknasError
 from blocknas.model import BlockNet
 
@@ -114,20 +115,13 @@ def resolve_source(path: str | Path) -> ModelSource:
 
 def _load_model(source: ModelSource, seed: int) -> BlockNet:
     from blocknas.model import build_model
-    from blocknas.train import load_checkpoint
+    from blocknas.train import load_weights
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(source.model_yaml)
     if source.checkpoint is not None:
-        state = load_checkpoint(source.checkpoint)["model"]
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise BlocknasError(
-                f"{source.checkpoint} does not hold weights of {source.model_yaml}: "
-                f"{str(exc).splitlines()[0]}"
-            ) from None
+        load_weights(model, source.checkpoint, source.model_yaml)
     model.eval()
     return model
 
@@ -268,6 +262,12 @@ def export_model(
 
     if fmt not in _SUFFIX:
         raise BlocknasError(f"unknown export format {fmt!r}; choose onnx or torchscript")
+    for name, tol in (("atol", atol), ("rtol", rtol)):
+        if not math.isfinite(tol) or tol < 0:  # a negative bound fails every output, NaN any
+            raise BlocknasError(f"--{name} must be a number >= 0, got {tol:g}")
+    if out is not None and Path(out).is_dir():
+        example = Path(out) / f"model{_SUFFIX[fmt]}"
+        raise BlocknasError(f"--out {out} is a folder; give a file name, e.g. {example}")
     src = resolve_source(source)
     model = _load_model(src, seed)
     notes = []
@@ -275,17 +275,19 @@ def export_model(
         notes.append(f"no trained weights in {src.folder}: exported with random initial weights "
                      "(retrain the trial first to ship a trained model)")  # fmt: skip
     target = Path(out) if out is not None else src.folder / f"model{_SUFFIX[fmt]}"
-    target.parent.mkdir(parents=True, exist_ok=True)
     shape = model.input_shape
     inputs = _inputs(shape, seed)
     with torch.inference_mode():
         expected = [model(x) for x in inputs]
-    if fmt == "onnx":
-        used = _onnx_exporter(exporter)
-        got, ms, runtime, more = _onnx(model, inputs, target, used, threads, latency)
-    else:
-        used = "torch.jit.trace"
-        got, ms, runtime, more = _torchscript(model, inputs, target, threads, latency)
+    # Written under a temporary name and checked there: a failed export or a full disk leaves
+    # no half-written model at ``target`` (and an older one as it was).
+    with atomic_path(target) as tmp:
+        if fmt == "onnx":
+            used = _onnx_exporter(exporter)
+            got, ms, runtime, more = _onnx(model, inputs, tmp, used, threads, latency)
+        else:
+            used = "torch.jit.trace"
+            got, ms, runtime, more = _torchscript(model, inputs, tmp, threads, latency)
     notes += more
     worst, passed = _compare(expected, got, atol, rtol) if got else (float("nan"), False)
     torch_ms = measure_latency(model, shape, threads=threads, repeats=30) if latency else None

@@ -55,7 +55,7 @@ def plot_pareto(
         ax.set_visible(False)
     fig.suptitle(f"{run.study_name}: {len(run.completed())} completed trials")
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, format="png")  # PNG whatever the name (a temporary one)
     return fig
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from blocknas._io import write_text
+from blocknas._io import atomic_path, make_dir, write_text
 from blocknas.errors import BlocknasError
 from blocknas.report import picks as pk
 from blocknas.report.baselines import Baseline, TrainFn, load_baselines, zoo_configs
@@ -136,7 +136,7 @@ def write_report(
     target = Path(out_dir) if out_dir is not None else run.run_dir
     if target is None:
         raise BlocknasError("the study records no run folder; give one")
-    target.mkdir(parents=True, exist_ok=True)
+    make_dir(target)
     baselines = load_baselines(
         run, zoo=zoo, names=baseline_names, train=train_baselines, latency=latency,
         progress=progress, train_fn=train_fn,
@@ -155,7 +155,8 @@ def write_report(
         json=target / "pareto.json", picks=tuple(picks), baselines=tuple(baselines),
         notes=tuple(notes),
     )  # fmt: skip
-    plot_pareto(run, baselines, files.png)
+    with atomic_path(files.png) as tmp:
+        plot_pareto(run, baselines, tmp)
     write_text(files.html, render_html(run, picks, baselines, notes))
     write_text(files.csv, pareto_csv(run))
     data = pareto_json(run, picks, baselines, hypervolume_history(run))

@@ -79,12 +79,17 @@ class RankCorrelation:
 
 @dataclass(frozen=True)
 class RetrainSummary:
+    """The retrained trials, their rank correlation, and the front members passed over as
+    ``(trial, reason)`` because their folder lacks a file retraining needs."""
+
     results: tuple[RetrainResult, ...]
     correlation: RankCorrelation
+    skipped: tuple[tuple[int, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"results": [r.to_dict() for r in self.results],
-                "correlation": self.correlation.to_dict()}  # fmt: skip
+                "correlation": self.correlation.to_dict(),
+                "skipped": [{"trial": n, "reason": why} for n, why in self.skipped]}  # fmt: skip
 
 
 def rank_correlation(search: Sequence[float], full: Sequence[float]) -> RankCorrelation:
@@ -195,26 +200,54 @@ def _train(
 
 def top_trials(run: RunData, k: int) -> list[TrialRecord]:
     """``k`` front members spread along the front (an ε-net order, so that any ``k`` covers
-    the front evenly); when the front is smaller, the next fronts fill up."""
+    the front evenly); when the front is smaller, the next fronts fill up. Members whose
+    folder lacks model.yaml or data.yaml cannot be retrained and give way to the next ones."""
+    return _choose(run, k)[0]
+
+
+def _choose(run: RunData, k: int) -> tuple[list[TrialRecord], list[tuple[TrialRecord, str]]]:
+    """:func:`top_trials`, and the members passed over on the way with the reason for each."""
     import numpy as np
 
     from blocknas.search.pareto import epsilon_net_order, non_dominated_sort
 
     if k < 1:
         raise BlocknasError("--top needs at least 1 trial")
-    done = [t for t in run.completed() if t.model_path is not None]
+    if run.run_dir is None:
+        raise BlocknasError("the run has no folder to retrain from")
+    done = run.completed()
     if not done:
-        raise BlocknasError("no completed trial with a model.yaml to retrain")
+        raise BlocknasError("no completed trial to retrain")
+    # The fronts of every completed trial, as the report shows them; then members that cannot
+    # be retrained are skipped in order, so the K retrained are the best K that can be.
     values = run.values(done)
     ranks = non_dominated_sort(values, run.directions)
     chosen: list[TrialRecord] = []
+    skipped: list[tuple[TrialRecord, str]] = []
     for rank in range(int(ranks.max()) + 1):
         members = np.flatnonzero(ranks == rank)
-        order = epsilon_net_order(values[members], run.directions)
-        chosen += [done[members[i]] for i in order]
-        if len(chosen) >= k:
-            break
-    return chosen[:k]
+        for i in epsilon_net_order(values[members], run.directions):
+            trial = done[members[i]]
+            missing = _missing_file(trial_dir(run.run_dir, trial.number))
+            if missing is None:
+                chosen.append(trial)
+            else:
+                skipped.append((trial, f"{missing} is missing"))
+            if len(chosen) == k:
+                return chosen, skipped
+    if not chosen:
+        raise BlocknasError(
+            f"no completed trial can be retrained: {len(skipped)} lack model.yaml or data.yaml "
+            f"(e.g. {skipped[0][1]})"
+        )
+    return chosen, skipped
+
+
+def _missing_file(folder: Path) -> Path | None:
+    for name in ("model.yaml", "data.yaml"):
+        if not (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def retrain_top(
@@ -228,12 +261,18 @@ def retrain_top(
     progress: bool = True,
     train_fn: TrainFn | None = None,
     on_result: Callable[[RetrainResult], None] | None = None,
+    on_skip: Callable[[int, str], None] | None = None,
 ) -> RetrainSummary:
     """Retrain ``k`` front members (:func:`top_trials`) and correlate the search's ranking
-    with the full-training one. Writes ``RUN_DIR/retrain.json``."""
+    with the full-training one. Writes ``RUN_DIR/retrain.json``. ``on_skip(trial, reason)``
+    hears, before any training, of each member passed over because it cannot be retrained."""
     run = _resolve(run)
+    chosen, skipped = _choose(run, k)
+    for trial, reason in skipped:
+        if on_skip is not None:
+            on_skip(trial.number, reason)
     results = []
-    for trial in top_trials(run, k):
+    for trial in chosen:
         result = retrain_trial(run, trial.number, full_data=full_data, data=data, epochs=epochs,
                                device=device, progress=progress, train_fn=train_fn)  # fmt: skip
         results.append(result)
@@ -244,7 +283,9 @@ def retrain_top(
         [r.search_accuracy for r in paired if r.search_accuracy is not None],
         [r.accuracy for r in paired],
     )
-    summary = RetrainSummary(tuple(results), correlation)
+    summary = RetrainSummary(
+        tuple(results), correlation, tuple((t.number, reason) for t, reason in skipped)
+    )
     if run.run_dir is not None:
         write_json(run.run_dir / "retrain.json", summary.to_dict())
     return summary

@@ -2,7 +2,7 @@
 evaluation (:func:`evaluate`) and run folders (:func:`train_run`, :func:`resume_run`,
 :func:`evaluate_run`)."""
 
-from blocknas.train._checkpoint import load_checkpoint, save_checkpoint
+from blocknas.train._checkpoint import load_checkpoint, load_weights, save_checkpoint
 from blocknas.train._config import TrainConfig
 from blocknas.train._fit import Batches, EpochCallback, LoaderFactory, evaluate, fit
 from blocknas.train._metrics import EvalResult
@@ -23,6 +23,7 @@ __all__ = [
     "evaluate_run",
     "fit",
     "load_checkpoint",
+    "load_weights",
     "param_groups",
     "resume_run",
     "save_checkpoint",

@@ -6,7 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from blocknas.errors import ConfigError
 
@@ -56,10 +63,15 @@ class TrainConfig(BaseModel):
     # Which validation figure picks the best epoch (the search objective uses macro-F1).
     best_metric: Literal["f1", "accuracy"] = "f1"
 
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _resolve(self) -> TrainConfig:
-        if not _DEVICE.match(self.device):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
         if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})"
@@ -90,32 +102,63 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_mapping(
-        cls, values: Mapping[str, Any] | None, *, source: str | None = None
+        cls,
+        values: Mapping[str, Any] | None,
+        *,
+        source: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        override_sources: Mapping[str, str] | None = None,
     ) -> TrainConfig:
         """Validate training keys (as found in a data config's training section or a
-        ``train.yaml``) and raise :class:`ConfigError` naming the key and the problem."""
-        data: dict[str, Any] = {}
-        for key, value in (values or {}).items():
-            name = _ALIASES.get(str(key).lower(), str(key).lower())
-            if name in data:
-                raise ConfigError(
-                    f"training key {key!r} is given twice (as {name!r})", source=source
-                )
+        ``train.yaml``) and raise :class:`ConfigError` naming the key and the problem.
+
+        ``overrides`` (e.g. ``{"epochs": 5}`` from the command line) replace the keys of
+        ``values`` they name, under any alias (``amp`` replaces ``fp16``). Each is checked on
+        its own first, so an error about one names where it came from, ``override_sources[key]``
+        (e.g. ``"--epochs"``), rather than the file it corrects.
+        """
+        data = _canonical(values or {}, source)
+        named = override_sources or {}
+        given: dict[str, str] = {}
+        for key, value in (overrides or {}).items():
+            where = named.get(key, f"override {key!r}")
+            name = _canonical({key: value}, where).popitem()[0]
+            if name in given:
+                raise ConfigError(f"{given[name]} and {where} set the same training key {name!r}")
+            given[name] = where
+            try:  # alone, against the defaults: a key-level error is this override's own
+                cls.model_validate({name: value})
+            except ValidationError as exc:
+                if any(e["loc"] for e in exc.errors()):
+                    raise ConfigError(_describe(exc), source=where) from None
             data[name] = value
-        unknown = sorted(set(data) - set(cls.model_fields))
-        if unknown:
-            known = ", ".join(sorted(cls.model_fields))
-            raise ConfigError(
-                f"unknown training key(s) {unknown}; known keys: {known}", source=source
-            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc), source=source) from None
+            # What is left is a check across keys (warmup_epochs below epochs): name both
+            # the file and the overrides that took part.
+            across = bool(given) and not exc.errors()[0]["loc"]
+            where = ", ".join(filter(None, [source, *given.values()])) if across else source
+            raise ConfigError(_describe(exc), source=where) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML- and checkpoint-safe mapping of every resolved key."""
         return self.model_dump(mode="python")
+
+
+def _canonical(values: Mapping[str, Any], source: str | None) -> dict[str, Any]:
+    """Keys lower-cased and aliases resolved; a key given twice or unknown is a ConfigError."""
+    data: dict[str, Any] = {}
+    for key, value in values.items():
+        name = _ALIASES.get(str(key).lower(), str(key).lower())
+        if name in data:
+            raise ConfigError(f"training key {key!r} is given twice (as {name!r})", source=source)
+        data[name] = value
+    unknown = sorted(set(data) - set(TrainConfig.model_fields))
+    if unknown:
+        known = ", ".join(sorted(TrainConfig.model_fields))
+        raise ConfigError(f"unknown training key(s) {unknown}; known keys: {known}", source=source)
+    return data
 
 
 def _describe(exc: ValidationError) -> str:
@@ -126,5 +169,5 @@ def _describe(exc: ValidationError) -> str:
         return str(errors[0]["msg"]).removeprefix("Value error, ")
     key = loc[0]
     same = [e for e in errors if e["loc"] and e["loc"][0] == key]
-    reasons = " or ".join(dict.fromkeys(str(e["msg"]) for e in same))
+    reasons = " or ".join(dict.fromkeys(str(e["msg"]).removeprefix("Value error, ") for e in same))
     return f"training key {key!r}: {reasons} (got {same[0]['input']!r})"

@@ -22,7 +22,7 @@ import torch
 import yaml
 from torch import nn
 
-from blocknas._io import read_yaml, write_text
+from blocknas._io import make_dir, read_yaml, write_text
 from blocknas.data import (
     DataConfig,
     DataSplits,
@@ -34,7 +34,7 @@ from blocknas.data import (
 )
 from blocknas.errors import ConfigError
 from blocknas.model import ModelSpec, build_model, load_model_spec
-from blocknas.train._checkpoint import load_checkpoint
+from blocknas.train._checkpoint import load_checkpoint, load_weights
 from blocknas.train._config import TrainConfig
 from blocknas.train._device import resolve_placement
 from blocknas.train._fit import EpochCallback, evaluate, fit
@@ -60,20 +60,26 @@ def train_run(
     *,
     progress: bool = True,
     callback: EpochCallback | None = None,
+    override_sources: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Train a model config on a data config and write a run folder at ``out_dir``.
 
     ``data_cfg`` is a path, a mapping or a loaded data config; its training section, updated
-    by ``overrides`` (e.g. ``{"epochs": 5}``), becomes the :class:`TrainConfig`. The folder must
-    not hold a run already (use :func:`resume_run` to continue one).
+    by ``overrides`` (e.g. ``{"epochs": 5}``), becomes the :class:`TrainConfig`; an error about
+    an override names it as ``override_sources`` says (e.g. ``{"epochs": "--epochs"}``). The
+    folder must not hold a run already (use :func:`resume_run` to continue one).
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a run folder")
     if (out / "last.pt").exists() or (out / METRICS_FILE).exists():
         raise ConfigError(f"{out} already holds a run; resume it or choose another folder")
     # The folder layout found now is saved with the run, so that resuming reads the same splits.
     data = resolve_layout(_data_config(data_cfg))
     source = str(data_cfg) if isinstance(data_cfg, str | Path) else "data config"
-    cfg = TrainConfig.from_mapping({**(data.train or {}), **(overrides or {})}, source=source)
+    cfg = TrainConfig.from_mapping(
+        data.train, source=source, overrides=overrides, override_sources=override_sources
+    )
     return _run(model_cfg, data, cfg, out, resume=False, progress=progress, callback=callback)
 
 
@@ -115,8 +121,11 @@ def evaluate_run(
     data = _data_config(data_cfg if data_cfg is not None else out / DATA_FILE)
     splits = load_data(data)
     model = _build(_spec(out / MODEL_FILE, splits, set_classes=False))
-    model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
-    place = resolve_placement(TrainConfig.from_mapping({"device": device}))
+    load_weights(model, out / "best.pt", out / MODEL_FILE)
+    device_only = TrainConfig.from_mapping(
+        {}, overrides={"device": device}, override_sources={"device": "--device"}
+    )
+    place = resolve_placement(device_only)
     model.to(place.device)
     split, imageset = ("test", splits.test) if splits.test is not None else ("val", splits.val)
     metrics = evaluate(
@@ -145,7 +154,7 @@ def _run(
     spec = _spec(model_cfg, splits)
     model = _build(spec, seed=cfg.seed)
     if not resume:
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out)
         _write_yaml(out / MODEL_FILE, spec.to_dict())
         _write_yaml(out / DATA_FILE, data.to_dict())
         _write_yaml(out / TRAIN_FILE, cfg.to_dict())
