@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from blocknas.errors import ConfigError
+from blocknas.train._tta import TTA
 
 __all__ = ["TrainConfig"]
 
@@ -55,6 +56,10 @@ class TrainConfig(BaseModel):
     seed: int = 0
     # Which validation figure picks the best epoch (the search objective uses macro-F1).
     best_metric: Literal["f1", "accuracy"] = "f1"
+    # Test-time augmentation of every evaluation (validation, test): logits averaged over the
+    # mirror image ("flip", 2 passes) and one-pixel shifts ("flip_translate", 6 passes). Off by
+    # default: a mirrored digit or letter is another class.
+    tta: TTA = "none"
 
     @model_validator(mode="after")
     def _resolve(self) -> TrainConfig:

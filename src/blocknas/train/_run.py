@@ -104,9 +104,11 @@ def evaluate_run(
     *,
     device: str = "auto",
     batch_size: int = 256,
+    tta: str | None = None,
 ) -> RunEvaluation:
     """Evaluate a run folder's ``best.pt`` on the test split of its own data config, or of
-    ``data_cfg`` when given."""
+    ``data_cfg`` when given, with the test-time augmentation ``tta`` (default: the run's own,
+    from its ``train.yaml``)."""
     out = Path(run_dir)
     if not (out / MODEL_FILE).is_file():
         raise ConfigError(f"{out} is not a run folder: {MODEL_FILE} is missing")
@@ -115,6 +117,10 @@ def evaluate_run(
     model = _build(_spec(out / MODEL_FILE, splits, set_classes=False))
     model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
     place = resolve_placement(TrainConfig.from_mapping({"device": device}))
+    if tta is None:
+        recipe = out / TRAIN_FILE
+        tta = read_yaml(recipe).get("tta", "none") if recipe.is_file() else "none"
+    tta = TrainConfig.from_mapping({"tta": tta}, source="--tta").tta
     model.to(place.device)
     split, imageset = ("test", splits.test) if splits.test is not None else ("val", splits.val)
     metrics = evaluate(
@@ -125,6 +131,7 @@ def evaluate_run(
         policy=test_policy(data),
         batch_size=batch_size,
         device=place.device,
+        tta=tta,
     )
     return RunEvaluation(split=split, metrics=metrics, run_dir=out)
 
