@@ -37,7 +37,7 @@ class TrainConfig(BaseModel):
     # Applied to conv/linear weights only, never to norm or bias parameters. None: 5e-4 for SGD
     # (the usual CIFAR figure), 0.05 for AdamW (decoupled decay needs a larger factor).
     weight_decay: float | None = Field(default=None, ge=0)
-    schedule: Literal["onecycle", "cosine"] = "onecycle"
+    schedule: Literal["onecycle", "cosine", "linear"] = "onecycle"
     # Linear warm-up as a share of all steps; 5 % is the reference one-cycle recipe.
     warmup_fraction: float = Field(default=0.05, ge=0, lt=1)
     warmup_epochs: float | None = Field(default=None, ge=0)
