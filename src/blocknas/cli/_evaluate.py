@@ -22,8 +22,8 @@ def evaluate_command(
     tta: Annotated[
         str | None,
         typer.Option(
-            help="Test-time augmentation: none, flip (2 passes) or flip_translate (6 passes); "
-            "default: the run's own."
+            help="Test-time augmentation: none, flip (2 passes), flip_translate (6 passes) or "
+            "auto (flip when training flipped images); default: the run's own."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from blocknas.errors import ConfigError
+from blocknas.train._recipes import RECIPES
 from blocknas.train._tta import TTA
 
 __all__ = ["TrainConfig"]
@@ -29,6 +30,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # A named preset of the keys below (blocknas.train._recipes): it fills in the keys the
+    # config does not set. Kept in the saved config to say where the values came from.
+    recipe: Literal["default", "fast"] = "default"
     optimizer: Literal["sgd", "adamw"] = "sgd"
     # Peak learning rate (the one-cycle maximum; the cosine start). None: 0.1 for SGD, 1e-3 AdamW.
     lr: float | None = Field(default=None, gt=0)
@@ -57,9 +61,20 @@ class TrainConfig(BaseModel):
     # Which validation figure picks the best epoch (the search objective uses macro-F1).
     best_metric: Literal["f1", "accuracy"] = "f1"
     # Test-time augmentation of every evaluation (validation, test): logits averaged over the
-    # mirror image ("flip", 2 passes) and one-pixel shifts ("flip_translate", 6 passes). Off by
-    # default: a mirrored digit or letter is another class.
-    tta: TTA = "none"
+    # mirror image ("flip", 2 passes) and one-pixel shifts ("flip_translate", 6 passes); "auto"
+    # is "flip" when the training augmentation flips images, else "none". Off by default: a
+    # mirrored digit or letter is another class.
+    tta: Literal["auto"] | TTA = "none"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_recipe(cls, values: Any) -> Any:
+        """Fill in the recipe's keys that the values do not set themselves."""
+        if isinstance(values, Mapping):
+            recipe = values.get("recipe", "default")
+            if isinstance(recipe, str) and recipe in RECIPES:
+                return {**RECIPES[recipe], **values}
+        return values
 
     @model_validator(mode="after")
     def _resolve(self) -> TrainConfig:
@@ -133,3 +148,6 @@ def _describe(exc: ValidationError) -> str:
     same = [e for e in errors if e["loc"] and e["loc"][0] == key]
     reasons = " or ".join(dict.fromkeys(str(e["msg"]) for e in same))
     return f"training key {key!r}: {reasons} (got {same[0]['input']!r})"
+
+
+assert set(get_args(TrainConfig.model_fields["recipe"].annotation)) == set(RECIPES)

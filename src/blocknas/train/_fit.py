@@ -23,7 +23,7 @@ from blocknas.train._metrics import EvalResult, accumulate_confusion, summarize
 from blocknas.train._optim import build_optimizer, build_scheduler
 from blocknas.train._progress import EpochProgress, make_progress
 from blocknas.train._result import EpochMetrics, TrainResult
-from blocknas.train._tta import tta_logits
+from blocknas.train._tta import resolve_tta, tta_logits
 
 __all__ = ["Batches", "DataFraction", "EpochCallback", "LoaderFactory", "evaluate", "fit"]
 
@@ -134,14 +134,17 @@ def evaluate(
     device: torch.device | str | None = None,
     loader: LoaderFactory | None = None,
     tta: str = "none",
+    train_policy: Any = None,
 ) -> EvalResult:
     """Accuracy, macro-F1, per-class accuracy and confusion matrix of ``model`` on ``data``.
 
     ``device`` defaults to where the model's parameters are; the model is not moved, and its
     inputs take the memory format of its convolution weights. ``tta`` averages the logits over
     flipped (``flip``) and also shifted (``flip_translate``) views, at 2 or 6 forward passes per
-    image.
+    image; ``auto`` is ``flip`` when ``train_policy`` (the model's training augmentation) flips
+    images.
     """
+    tta = resolve_tta(tta, train_policy)
     dev = torch.device(device) if device is not None else _model_device(model)
     place = Placement(device=dev, channels_last=_is_channels_last(model), amp=False)
     batches = (loader or _default_loader())(
@@ -227,6 +230,7 @@ class _Trainer:
             if len(part) == 0:
                 raise DataError(f"{splits.name}: the {name} split is empty")
         self.cfg, self.place, self.splits = cfg, place, splits
+        self.tta = resolve_tta(cfg.tta, train_policy)
         self.model = model.to(place.device).to(memory_format=place.memory_format)
         make = partial(
             loader or _default_loader(),
@@ -323,7 +327,7 @@ class _Trainer:
             test = None
             if self.test_batches is not None and self.splits.test is not None:
                 confusion, loss = _evaluate_batches(
-                    self.model, self.test_batches, self.splits.num_classes, self.place, self.cfg.tta
+                    self.model, self.test_batches, self.splits.num_classes, self.place, self.tta
                 )
                 test = summarize(confusion, loss, self.splits.test.classes)
         return TrainResult(
@@ -341,7 +345,7 @@ class _Trainer:
         train_loss, train_acc, images, lr = self._train_epoch(epoch, batches, bar)
         train_seconds = time.perf_counter() - start
         confusion, loss_sum = _evaluate_batches(
-            self.eval_model, self.val_batches, self.splits.num_classes, self.place, self.cfg.tta
+            self.eval_model, self.val_batches, self.splits.num_classes, self.place, self.tta
         )
         val = summarize(confusion, loss_sum, self.splits.val.classes)
         score = val.macro_f1 if self.cfg.best_metric == "f1" else val.accuracy

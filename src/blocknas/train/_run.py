@@ -132,6 +132,7 @@ def evaluate_run(
         batch_size=batch_size,
         device=place.device,
         tta=tta,
+        train_policy=train_policy(data),
     )
     return RunEvaluation(split=split, metrics=metrics, run_dir=out)
 

@@ -10,18 +10,28 @@ digits or text), which is why the mode is a switch and ``none`` is the trainer's
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TTA", "TTA_VIEWS", "tta_logits", "tta_views"]
+__all__ = ["TTA", "TTA_VIEWS", "resolve_tta", "tta_logits", "tta_views"]
 
 TTA = Literal["none", "flip", "flip_translate"]
 # Forward passes per image of each mode: the cost of evaluation relative to no augmentation.
 TTA_VIEWS: dict[str, int] = {"none": 1, "flip": 2, "flip_translate": 6}
 assert set(TTA_VIEWS) == set(get_args(TTA))
+
+
+def resolve_tta(mode: str, train_policy: Any) -> str:
+    """``auto`` → ``flip`` when the training augmentation mirrors images (so a mirror image
+    keeps its class), else ``none``; any other mode is returned as it is."""
+    if mode != "auto":
+        return mode
+    from blocknas.data import mirrors_images
+
+    return "flip" if mirrors_images(train_policy) else "none"
 
 
 def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
