@@ -42,7 +42,7 @@ def _lrs(cfg: TrainConfig, steps_per_epoch: int) -> list[float]:
     return out
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "linear"])
 def test_schedules_warm_up_then_anneal(schedule: str) -> None:
     cfg = TrainConfig(schedule=schedule, lr=0.4, epochs=4, warmup_fraction=0.25)
     lrs = _lrs(cfg, steps_per_epoch=10)
@@ -51,10 +51,10 @@ def test_schedules_warm_up_then_anneal(schedule: str) -> None:
     assert lrs[peak] == pytest.approx(0.4, rel=0.02)
     assert all(a <= b for a, b in itertools.pairwise(lrs[: peak + 1]))
     assert all(a >= b for a, b in itertools.pairwise(lrs[peak:]))
-    assert lrs[-1] < 0.01 * 0.4
+    assert lrs[-1] < 0.04 * 0.4  # linear: one step short of 0 (1/30 of the peak)
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "linear"])
 def test_optimizer_and_scheduler_state_load_with_weights_only(schedule: str) -> None:
     cfg = TrainConfig(schedule=schedule, epochs=2)
     model = nn.Linear(2, 2)
@@ -72,3 +72,13 @@ def test_optimizer_and_scheduler_state_load_with_weights_only(schedule: str) -> 
     opt2.load_state_dict(state["o"])
     sched2.load_state_dict(state["s"])
     assert sched2.get_last_lr() == sched.get_last_lr()
+
+
+def test_linear_schedule_decays_in_a_straight_line() -> None:
+    cfg = TrainConfig(schedule="linear", lr=0.4, epochs=5, warmup_fraction=0.2)
+    lrs = _lrs(cfg, steps_per_epoch=10)  # 10 warm-up steps, then 40 to 0
+    decay = lrs[10:]
+    steps = [a - b for a, b in itertools.pairwise(decay)]
+    assert all(d == pytest.approx(0.4 / 40, rel=1e-6) for d in steps)
+    cosine = _lrs(cfg.model_copy(update={"schedule": "cosine"}), steps_per_epoch=10)
+    assert cosine[20] > lrs[20]  # the cosine stays nearer the peak early in the decay

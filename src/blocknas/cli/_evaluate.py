@@ -19,12 +19,19 @@ def evaluate_command(
         Path | None, typer.Option("--data", "-d", help="Data config (default: the run's).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    tta: Annotated[
+        str | None,
+        typer.Option(
+            help="Test-time augmentation: none, flip (2 passes), flip_translate (6 passes) or "
+            "auto (flip when training flipped images); default: the run's own."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Accuracy, macro-F1, per-class accuracy and confusion matrix on the test split."""
     from blocknas.train import evaluate_run
 
-    result = evaluate_run(run_dir, data, device=device)
+    result = evaluate_run(run_dir, data, device=device, tta=tta)
     metrics = result.metrics
     if as_json:
         typer.echo(json.dumps({"split": result.split, **metrics.to_dict()}))

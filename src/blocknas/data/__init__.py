@@ -12,7 +12,13 @@ from blocknas.data._decode import DataWarning
 from blocknas.data._load import load_data, stratified_split
 from blocknas.data._loader import BatchLoader, make_loaders, test_policy, train_policy
 from blocknas.data._ops import OPS
-from blocknas.data._policies import POLICIES, AugmentPolicy, build_policy, register_policy
+from blocknas.data._policies import (
+    POLICIES,
+    AugmentPolicy,
+    build_policy,
+    mirrors_images,
+    register_policy,
+)
 from blocknas.data._types import DataSplits, ImageSet
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "load_data",
     "load_data_config",
     "make_loaders",
+    "mirrors_images",
     "register_policy",
     "resolve_layout",
     "stratified_split",

@@ -35,6 +35,7 @@ __all__ = [
     "apply_grouped",
     "build_policy",
     "fixed_level",
+    "mirrors_images",
     "register_policy",
 ]
 
@@ -524,3 +525,14 @@ def build_policy(name: str, **params: Any) -> AugmentPolicy:
         return factory(**params)
     except TypeError as exc:
         raise ConfigError(f"augmentation policy {name!r}: {exc}") from None
+
+
+def mirrors_images(policy: AugmentPolicy | None) -> bool:
+    """Whether ``policy`` flips images horizontally: then the training data says a mirror
+    image keeps its class, and evaluating on the mirror image too (test-time augmentation) is
+    sound."""
+    if isinstance(policy, HorizontalFlip):
+        return policy.p > 0
+    if isinstance(policy, Compose):
+        return any(mirrors_images(step) for step in policy.steps)
+    return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -16,6 +16,8 @@ from pydantic import (
 )
 
 from blocknas.errors import ConfigError
+from blocknas.train._recipes import RECIPES
+from blocknas.train._tta import TTA
 
 __all__ = ["TrainConfig"]
 
@@ -35,6 +37,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # A named preset of the keys below (blocknas.train._recipes): it fills in the keys the
+    # config does not set. Kept in the saved config to say where the values came from.
+    recipe: Literal["default", "fast"] = "default"
     optimizer: Literal["sgd", "adamw"] = "sgd"
     # Peak learning rate (the one-cycle maximum; the cosine start). None: 0.1 for SGD, 1e-3 AdamW.
     lr: float | None = Field(default=None, gt=0)
@@ -43,7 +48,7 @@ class TrainConfig(BaseModel):
     # Applied to conv/linear weights only, never to norm or bias parameters. None: 5e-4 for SGD
     # (the usual CIFAR figure), 0.05 for AdamW (decoupled decay needs a larger factor).
     weight_decay: float | None = Field(default=None, ge=0)
-    schedule: Literal["onecycle", "cosine"] = "onecycle"
+    schedule: Literal["onecycle", "cosine", "linear"] = "onecycle"
     # Linear warm-up as a share of all steps; 5 % is the reference one-cycle recipe.
     warmup_fraction: float = Field(default=0.05, ge=0, lt=1)
     warmup_epochs: float | None = Field(default=None, ge=0)
@@ -62,6 +67,21 @@ class TrainConfig(BaseModel):
     seed: int = 0
     # Which validation figure picks the best epoch (the search objective uses macro-F1).
     best_metric: Literal["f1", "accuracy"] = "f1"
+    # Test-time augmentation of every evaluation (validation, test): logits averaged over the
+    # mirror image ("flip", 2 passes) and one-pixel shifts ("flip_translate", 6 passes); "auto"
+    # is "flip" when the training augmentation flips images, else "none". Off by default: a
+    # mirrored digit or letter is another class.
+    tta: Literal["auto"] | TTA = "none"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_recipe(cls, values: Any) -> Any:
+        """Fill in the recipe's keys that the values do not set themselves."""
+        if isinstance(values, Mapping):
+            recipe = values.get("recipe", "default")
+            if isinstance(recipe, str) and recipe in RECIPES:
+                return {**RECIPES[recipe], **values}
+        return values
 
     @field_validator("device")
     @classmethod
@@ -171,3 +191,6 @@ def _describe(exc: ValidationError) -> str:
     same = [e for e in errors if e["loc"] and e["loc"][0] == key]
     reasons = " or ".join(dict.fromkeys(str(e["msg"]).removeprefix("Value error, ") for e in same))
     return f"training key {key!r}: {reasons} (got {same[0]['input']!r})"
+
+
+assert set(get_args(TrainConfig.model_fields["recipe"].annotation)) == set(RECIPES)

@@ -23,6 +23,7 @@ from blocknas.train._metrics import EvalResult, accumulate_confusion, summarize
 from blocknas.train._optim import build_optimizer, build_scheduler
 from blocknas.train._progress import EpochProgress, make_progress
 from blocknas.train._result import EpochMetrics, TrainResult
+from blocknas.train._tta import resolve_tta, tta_logits
 
 __all__ = ["Batches", "DataFraction", "EpochCallback", "LoaderFactory", "evaluate", "fit"]
 
@@ -132,12 +133,18 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str | None = None,
     loader: LoaderFactory | None = None,
+    tta: str = "none",
+    train_policy: Any = None,
 ) -> EvalResult:
     """Accuracy, macro-F1, per-class accuracy and confusion matrix of ``model`` on ``data``.
 
     ``device`` defaults to where the model's parameters are; the model is not moved, and its
-    inputs take the memory format of its convolution weights.
+    inputs take the memory format of its convolution weights. ``tta`` averages the logits over
+    flipped (``flip``) and also shifted (``flip_translate``) views, at 2 or 6 forward passes per
+    image; ``auto`` is ``flip`` when ``train_policy`` (the model's training augmentation) flips
+    images.
     """
+    tta = resolve_tta(tta, train_policy)
     dev = torch.device(device) if device is not None else _model_device(model)
     place = Placement(device=dev, channels_last=_is_channels_last(model), amp=False)
     batches = (loader or _default_loader())(
@@ -152,7 +159,7 @@ def evaluate(
         seed=0,
         channels_last=place.channels_last,
     )
-    confusion, loss_sum = _evaluate_batches(model, batches, len(data.classes), place)
+    confusion, loss_sum = _evaluate_batches(model, batches, len(data.classes), place, tta)
     return summarize(confusion, loss_sum, data.classes)
 
 
@@ -181,9 +188,10 @@ def _is_channels_last(model: nn.Module) -> bool:
 
 @torch.inference_mode()
 def _evaluate_batches(
-    model: nn.Module, batches: Batches, num_classes: int, place: Placement
+    model: nn.Module, batches: Batches, num_classes: int, place: Placement, tta: str = "none"
 ) -> tuple[torch.Tensor, float]:
-    """Confusion matrix and summed (unsmoothed) cross-entropy over ``batches``."""
+    """Confusion matrix and summed (unsmoothed) cross-entropy over ``batches``, of the logits
+    averaged over the test-time augmentation ``tta``'s views."""
     was_training = model.training
     model.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=place.device)
@@ -191,7 +199,7 @@ def _evaluate_batches(
     autocast = _autocast(place)
     for x, y in batches:
         with autocast():
-            out = model(x.contiguous(memory_format=place.memory_format))
+            out = tta_logits(model, x.contiguous(memory_format=place.memory_format), tta)
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         accumulate_confusion(confusion, y, out.argmax(dim=1))
     model.train(was_training)
@@ -222,6 +230,7 @@ class _Trainer:
             if len(part) == 0:
                 raise DataError(f"{splits.name}: the {name} split is empty")
         self.cfg, self.place, self.splits = cfg, place, splits
+        self.tta = resolve_tta(cfg.tta, train_policy)
         self.model = model.to(place.device).to(memory_format=place.memory_format)
         make = partial(
             loader or _default_loader(),
@@ -318,7 +327,7 @@ class _Trainer:
             test = None
             if self.test_batches is not None and self.splits.test is not None:
                 confusion, loss = _evaluate_batches(
-                    self.model, self.test_batches, self.splits.num_classes, self.place
+                    self.model, self.test_batches, self.splits.num_classes, self.place, self.tta
                 )
                 test = summarize(confusion, loss, self.splits.test.classes)
         return TrainResult(
@@ -336,7 +345,7 @@ class _Trainer:
         train_loss, train_acc, images, lr = self._train_epoch(epoch, batches, bar)
         train_seconds = time.perf_counter() - start
         confusion, loss_sum = _evaluate_batches(
-            self.eval_model, self.val_batches, self.splits.num_classes, self.place
+            self.eval_model, self.val_batches, self.splits.num_classes, self.place, self.tta
         )
         val = summarize(confusion, loss_sum, self.splits.val.classes)
         score = val.macro_f1 if self.cfg.best_metric == "f1" else val.accuracy
@@ -474,7 +483,9 @@ class _Trainer:
         state = load_checkpoint(folder / "last.pt", map_location=self.place.device)
         saved = {k: v for k, v in state["train_config"].items() if k not in _RESUME_FREE_KEYS}
         current = {k: v for k, v in self.cfg.to_dict().items() if k not in _RESUME_FREE_KEYS}
-        changed = sorted(k for k in current if saved.get(k) != current[k])
+        # A key newer than the checkpoint was at its default in the interrupted run.
+        fields = TrainConfig.model_fields
+        changed = sorted(k for k in current if saved.get(k, fields[k].default) != current[k])
         if changed:
             raise ConfigError(
                 f"cannot resume: training keys {changed} differ from those of the interrupted run",

@@ -62,6 +62,9 @@ def build_scheduler(
     ``onecycle``: torch's OneCycleLR with the warm-up share as ``pct_start`` (the reference
     recipe: peak ``lr``, 5 % warm-up, cosine annealing).
     ``cosine``: linear warm-up from 0 to ``lr``, then cosine decay to 0.
+    ``linear``: linear warm-up from 0 to ``lr``, then linear decay to 0 (the triangular
+    schedule of the short CIFAR-10 speed-run recipes, which spend more steps near the peak than
+    a cosine does).
     """
     total = max(2, total_steps if total_steps is not None else cfg.epochs * steps_per_epoch)
     if cfg.schedule == "onecycle":
@@ -75,21 +78,25 @@ def build_scheduler(
             cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0,
         )
     warmup = round(cfg.warmup * total)
-    return LambdaLR(optimizer, _WarmupCosine(warmup, total))
+    return LambdaLR(optimizer, _WarmupAnneal(warmup, total, linear=cfg.schedule == "linear"))
 
 
-class _WarmupCosine:
-    """LR factor at step s: linear from 1/(w+1) to 1 over w steps, then half a cosine to 0.
+class _WarmupAnneal:
+    """LR factor at step s: linear from 1/(w+1) to 1 over w steps, then half a cosine (or a
+    straight line, ``linear``) to 0.
 
-    A class rather than a closure so LambdaLR's state_dict stores its two integers.
+    A class rather than a closure so LambdaLR's state_dict stores its plain values.
     """
 
-    def __init__(self, warmup: int, total: int) -> None:
+    def __init__(self, warmup: int, total: int, *, linear: bool = False) -> None:
         self.warmup = warmup
         self.total = total
+        self.linear = linear
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return (step + 1) / (self.warmup + 1)
-        progress = (step - self.warmup) / max(1, self.total - self.warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        if self.linear:
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))

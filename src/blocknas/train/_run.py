@@ -112,9 +112,11 @@ def evaluate_run(
     *,
     device: str = "auto",
     batch_size: int = 256,
+    tta: str | None = None,
 ) -> RunEvaluation:
     """Evaluate a run folder's ``best.pt`` on the test split of its own data config, or of
-    ``data_cfg`` when given."""
+    ``data_cfg`` when given, with the test-time augmentation ``tta`` (default: the run's own,
+    from its ``train.yaml``)."""
     out = Path(run_dir)
     if not (out / MODEL_FILE).is_file():
         raise ConfigError(f"{out} is not a run folder: {MODEL_FILE} is missing")
@@ -122,10 +124,16 @@ def evaluate_run(
     splits = load_data(data)
     model = _build(_spec(out / MODEL_FILE, splits, set_classes=False))
     load_weights(model, out / "best.pt", out / MODEL_FILE)
-    device_only = TrainConfig.from_mapping(
-        {}, overrides={"device": device}, override_sources={"device": "--device"}
+    if tta is None:
+        recipe = out / TRAIN_FILE
+        tta = read_yaml(recipe).get("tta", "none") if recipe.is_file() else "none"
+    chosen = TrainConfig.from_mapping(
+        {},
+        overrides={"device": device, "tta": tta},
+        override_sources={"device": "--device", "tta": "--tta"},
     )
-    place = resolve_placement(device_only)
+    place = resolve_placement(chosen)
+    tta = chosen.tta
     model.to(place.device)
     split, imageset = ("test", splits.test) if splits.test is not None else ("val", splits.val)
     metrics = evaluate(
@@ -136,6 +144,8 @@ def evaluate_run(
         policy=test_policy(data),
         batch_size=batch_size,
         device=place.device,
+        tta=tta,
+        train_policy=train_policy(data),
     )
     return RunEvaluation(split=split, metrics=metrics, run_dir=out)
 
