@@ -35,9 +35,11 @@ def inspect_command(
     from rich.console import Console
     from rich.table import Table
 
+    from blocknas._threads import check_threads
     from blocknas.model import build_from_spec, load_model_spec
     from blocknas.profile import profile, profile_rows
 
+    check_threads(threads)
     spec = load_model_spec(config, num_classes=num_classes, input_size=input_size)
     model = build_from_spec(spec)
     console = Console(width=200)
