@@ -69,6 +69,9 @@ def train_run(
     out = Path(out_dir)
     if (out / "last.pt").exists() or (out / METRICS_FILE).exists():
         raise ConfigError(f"{out} already holds a run; resume it or choose another folder")
+    for name in ("search.yaml", "study.db"):  # what `blocknas search` writes in its folder
+        if (out / name).exists():
+            raise ConfigError(f"{out} holds a search run ({name}); choose another folder")
     data = _data_config(data_cfg)
     source = str(data_cfg) if isinstance(data_cfg, str | Path) else "data config"
     cfg = TrainConfig.from_mapping({**(data.train or {}), **(overrides or {})}, source=source)
