@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Terminated", "exit_status", "sigterm_interrupts"]
+__all__ = ["Terminated", "exit_status", "interrupts_once", "sigterm_interrupts"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -43,6 +43,30 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_once() -> Iterator[None]:
+    """Inside the block the first SIGINT or SIGTERM interrupts the main thread (as Ctrl-C, or
+    :class:`Terminated`); later ones are ignored, so that a second signal cannot break off the
+    clean-up the first one started. A search's worker process gets both when Ctrl-C reaches
+    its terminal's group and the search passes the interruption on.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _interrupt_once) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def exit_status(exc: KeyboardInterrupt) -> tuple[str, int]:

@@ -30,6 +30,7 @@ def _search(tmp_path: Path, raw: dict[str, Any], name: str = "run", **kwargs: An
     path.write_text(yaml.safe_dump(raw))
     kwargs.setdefault("progress", False)
     kwargs.setdefault("report", False)  # the report code has its own tests
+    kwargs.setdefault("allow_hook", bool(raw.get("hook")))  # the tests' own hooks
     return run_search(path, out_dir=tmp_path / name, **kwargs)
 
 

@@ -25,8 +25,10 @@ def export_command(
 ) -> None:
     """Export, check outputs against PyTorch within atol + rtol·|y|, and report latency.
     Exits with status 1 when the outputs differ."""
+    from blocknas._threads import check_threads
     from blocknas.report import export_model
 
+    check_threads(threads)
     r = export_model(source, fmt, out=out, atol=atol, rtol=rtol, threads=threads,  # type: ignore[arg-type]
                      latency=latency)  # fmt: skip
     typer.echo(f"wrote {r.path} ({r.format}, {r.exporter})")

@@ -43,11 +43,13 @@ def inspect_command(
     from rich.console import Console
     from rich.table import Table
 
+    from blocknas._threads import check_threads
     from blocknas.blocks import MBConvVariant
     from blocknas.errors import ConfigError
     from blocknas.model import build_from_spec, load_model_spec
     from blocknas.profile import profile, profile_rows
 
+    check_threads(threads)
     if mbconv_variant is not None:
         try:
             MBConvVariant.parse(mbconv_variant, "--mbconv-variant")

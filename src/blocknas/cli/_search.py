@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from blocknas.cli import app
+from blocknas.errors import BlocknasError
 
 
 @app.command("search")
 def search_command(
     config: Annotated[Path, typer.Argument(help="Search config YAML (see configs/search/).")],
     out: Annotated[
-        Path | None, typer.Option(help="Run folder (default: runs/<name>-<time>).")
+        str | None, typer.Option(help="Run folder (default: runs/<name>-<time>).")
     ] = None,
     n_trials: Annotated[
         int | None, typer.Option(help="Finished trials in all (default: the config's).")
@@ -55,6 +56,10 @@ def search_command(
         bool, typer.Option(help="Write the HTML report and plots at the end.")
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    allow_hook: Annotated[
+        bool,
+        typer.Option(help="Run the Python hook the config names (it runs in every trial)."),
+    ] = False,
 ) -> None:
     """Search architectures, training and augmentation for small, accurate models."""
     from blocknas.search import load_search_config, run_search
@@ -63,10 +68,15 @@ def search_command(
     result = run_search(
         cfg, out_dir=out, storage=storage, study_name=study, n_trials=n_trials,
         timeout=timeout, n_jobs=n_jobs, resume=resume, warm_start=warm_start,
-        progress=not quiet, device=device, report=report, threads=threads,
+        progress=not quiet, device=device, report=report, threads=threads, allow_hook=allow_hook,
     )  # fmt: skip
     where = result.report if result.report is not None else result.run_dir / "pareto.csv"
     typer.echo(
         f"done: {len(result.pareto)} Pareto-front trial(s), hypervolume "
         f"{result.hypervolume:.4f}, {result.seconds:.0f} s; report: {where}"
     )
+    if result.report_error is not None:
+        raise BlocknasError(
+            f"no report written ({result.report_error}); the results are in "
+            f"{result.run_dir / 'pareto.csv'}; try again with: blocknas report {result.run_dir}"
+        )

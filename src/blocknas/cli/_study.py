@@ -58,12 +58,18 @@ def create_command(
     """
     import optuna
 
+    from blocknas.errors import ConfigError
     from blocknas.search import create_search_study, load_search_config
     from blocknas.search.storage import Heartbeat, mask_url, set_heartbeat, validate_storage_url
+    from blocknas.search.study import check_study_name
     from blocknas.search.workers import parse_deadline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     validate_storage_url(storage)
+    if study is not None:
+        check_study_name(study)
+    if n_trials is not None and n_trials < 1:  # a study no worker could run; nothing stored
+        raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
     heartbeat = Heartbeat(interval=heartbeat_interval, grace_period=grace_period)
     cfg = load_search_config(config)
     when = None if deadline is None else parse_deadline(deadline, now=time.time())

@@ -29,6 +29,10 @@ def launch_dashboard(
         raise BlocknasError(
             "optuna-dashboard is not installed: pip install 'blocknas[dashboard]'"
         ) from None
+    from blocknas.search.storage import open_storage
+
+    # Checked as every reading command checks it: no database is created or written here.
+    open_storage(url, must_exist=True).engine.dispose()
     address = f"http://{host}:{port}/"
     if announce is not None:
         announce(address)

@@ -242,14 +242,24 @@ def study_storage(run_dir: str | Path, storage: str | None = None) -> str:
 def open_study(
     run_dir: str | Path, *, storage: str | None = None, study_name: str | None = None
 ) -> optuna.Study:
-    """Load a run's Optuna study. Without ``study_name`` the storage must hold exactly one."""
+    """Load a run's Optuna study. Without ``study_name`` the storage must hold exactly one.
+
+    Opened as every blocknas command opens a study (:func:`blocknas.search.storage.open_storage`:
+    the URL checked, its password masked in errors), and for reading: a missing, empty or
+    foreign database file is an error, never a new or changed file."""
     import optuna
+    import sqlalchemy.exc
+
+    from blocknas.search.storage import load_existing_study, mask_url, open_storage
 
     url = study_storage(run_dir, storage)
+    backend = open_storage(url, must_exist=True)
     try:
-        names = optuna.get_all_study_names(storage=url)
-    except Exception as exc:
-        raise StorageError(f"cannot open the study storage of {run_dir}: {exc}") from None
+        names = optuna.get_all_study_names(storage=backend)
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        raise StorageError(
+            f"cannot read the study storage {mask_url(url)} of {run_dir}: {mask_url(str(exc).splitlines()[0])}"
+        ) from None
     if study_name is None:
         if len(names) != 1:
             listed = ", ".join(sorted(names)) or "none"
@@ -259,7 +269,7 @@ def open_study(
         study_name = names[0]
     elif study_name not in names:
         raise StorageError(f"{run_dir}: no study named {study_name!r} (found: {', '.join(names)})")
-    return optuna.load_study(study_name=study_name, storage=url)
+    return load_existing_study(backend, study_name)
 
 
 def load_run_data(

@@ -57,6 +57,7 @@ __all__ = [
     "SearchConfig",
     "SearchSpace",
     "StagesSpace",
+    "is_plain_name",
     "load_search_config",
 ]
 
@@ -301,7 +302,7 @@ class SearchConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not value or any(c in value for c in "/\\\n") or value.strip() != value:
+        if not is_plain_name(value):
             raise ValueError(f"name must be a non-empty single word or phrase, got {value!r}")
         return value
 
@@ -323,6 +324,17 @@ class SearchConfig(_Frozen):
         from blocknas.search._dump import dump_config
 
         return dump_config(self)
+
+
+def is_plain_name(value: str) -> bool:
+    """Whether ``value`` can name a study and start a run folder's name: not empty, no path
+    separator, no control character, no surrounding space, not ``.`` or ``..``."""
+    return (
+        bool(value)
+        and value.strip() == value
+        and value not in (".", "..")
+        and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value)
+    )
 
 
 def load_search_config(source: str | Path | Mapping[str, Any] | SearchConfig) -> SearchConfig:
@@ -377,6 +389,12 @@ def _validate(raw: dict[str, Any], name: str | None, base: Path | None) -> Searc
     except ValidationError as exc:
         raise ConfigError(_describe(exc), source=name) from None
     _check_space_types(cfg, name)
+    if cfg.space.stem is None and cfg.space.stages is None and cfg.hook is None:
+        raise ConfigError(
+            "space: no model to sample (give space.stem and/or space.stages, or a hook that "
+            "sets the model)",
+            source=name,
+        )
     return cfg
 
 

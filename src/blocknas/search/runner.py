@@ -9,7 +9,6 @@ import csv
 import io
 import logging
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from blocknas._signals import Terminated
 from blocknas.errors import BlocknasError, ConfigError, StorageError
 from blocknas.search.config import SearchConfig, load_search_config
 from blocknas.search.study import (
@@ -82,6 +80,7 @@ class SearchResult:
     seconds: float
     plan: BudgetPlan | None = None
     report: Path | None = None
+    report_error: str | None = None  # why the report asked for was not written
 
 
 # --------------------------------------------------------------------------- worker
@@ -115,6 +114,10 @@ def run_worker(
         check_device(device)  # a bad name fails here, before any trial is claimed
     study = open_study(storage, study_name)
     cfg = study_config(study)
+    if device is None:
+        from blocknas.search._preflight import check_device as check_config_device
+
+        check_config_device(cfg, None)  # the stored config's device, on this machine
     if cfg.hook and not allow_hook:
         raise ConfigError(
             f"study {study_name!r} uses the Python hook {cfg.hook!r}; workers run hooks stored "
@@ -180,14 +183,14 @@ def _worker_process(
     import optuna
     import torch
 
-    from blocknas._signals import exit_status, sigterm_interrupts
+    from blocknas._signals import exit_status, interrupts_once
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        # The local search's own config: its hook is the user's, not the database's. The
-        # search forwards a SIGTERM it receives to its workers.
-        with sigterm_interrupts():
+        # The local search's own config: its hook is the user's, checked by the search (the
+        # user passed --allow-hook). The search passes on a SIGINT or SIGTERM it receives.
+        with interrupts_once():
             run_worker(storage, study_name, device=device, worker_index=index, allow_hook=True)
     except BlocknasError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr)
@@ -215,50 +218,79 @@ def run_search(
     report: bool = True,
     threads: int | None = None,
     sampler: optuna.samplers.BaseSampler | None = None,
+    allow_hook: bool = False,
 ) -> SearchResult:
     """Run (or resume) a search and write its run folder (``study.db``, ``search.yaml``,
     ``trials/NNNN/``, ``pareto.csv`` and, with ``report``, the report files).
 
-    Arguments left None come from the config (``n_trials``, ``timeout``, ``n_jobs``). With
-    ``timeout`` a pilot first measures a typical trial and prints how many trials fit. ``n_jobs``
-    > 1 runs that many worker processes (spawned) on the same study. ``report`` writes the HTML
-    report and plots at the end (when the report code is installed). ``threads``: torch CPU
-    threads per worker (default: this process's cores divided among the workers). ``sampler``:
-    an optuna sampler to use instead of the config's, as ``optuna.create_study(sampler=...)``
-    takes one; one job only (worker processes build theirs from the stored config).
+    Arguments left None come from the config (``timeout``, ``n_jobs``) and ``n_trials`` from
+    the config, or on ``resume`` from the stored study. With ``timeout`` a pilot first measures
+    a typical trial and prints how many trials fit. ``n_jobs`` > 1 runs that many worker
+    processes (spawned) on the same study. ``report`` writes the HTML report and plots at the
+    end (when the report code is installed). ``threads``: torch CPU threads per worker (default:
+    this process's cores divided among the workers). ``sampler``: an optuna sampler to use
+    instead of the config's, as ``optuna.create_study(sampler=...)`` takes one; one job only
+    (worker processes build theirs from the stored config). A config that names a Python
+    ``hook`` runs only with ``allow_hook``. A search in which no trial finished, every one
+    having failed, raises :class:`~blocknas.errors.TrainingError`.
 
     >>> result = run_search("configs/search/digits.yaml")  # doctest: +SKIP
     >>> result.run_dir, len(result.pareto)  # doctest: +SKIP
     """
     import optuna
 
-    from blocknas.search._progress import SearchProgress
+    from blocknas.search._preflight import check_device, check_options
+    from blocknas.search._run_dir import check_out, hold_run_folder
+    from blocknas.search.study import warm_start_front
 
     start = time.time()
     cfg = load_search_config(cfg)
+    given_trials = n_trials
     n_trials = n_trials if n_trials is not None else cfg.n_trials
     timeout = timeout if timeout is not None else cfg.timeout
     n_jobs = n_jobs if n_jobs is not None else cfg.n_jobs
-    if n_jobs < 1:
-        raise ConfigError(f"--n-jobs must be >= 1, got {n_jobs}")
-    if n_trials is not None and n_trials < 1:
-        raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
-    if timeout is not None and timeout <= 0:
-        raise ConfigError(f"--timeout must be positive, got {timeout}")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    if sampler is not None and n_jobs != 1:
-        raise ConfigError(
-            f"a sampler object runs in this process only; n_jobs must be 1, got {n_jobs}"
-        )
+    check_options(cfg, n_jobs, n_trials, timeout, threads, sampler, study_name, allow_hook)
+    check_device(cfg, device)
     threads = threads or _threads(n_jobs)
+    out_dir = check_out(out_dir)
     if storage is not None:
         from blocknas.search.storage import validate_storage_url
 
         validate_storage_url(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _check_data(cfg)
-    study, run_dir, url = _open(cfg, out_dir, storage, study_name, resume)
+    front = warm_start_front(warm_start, storage=storage) if warm_start is not None else None
+    run_dir = _run_dir(cfg, out_dir, storage, resume)
+    with hold_run_folder(run_dir) as folder:
+        study, url = _open(cfg, run_dir, storage, study_name, resume)
+        if resume and given_trials is None:  # the stored budget, not the config's
+            from blocknas.search.workers import Budget
+
+            n_trials = Budget.from_study(study).n_trials
+        try:
+            return _search(
+                study, cfg, run_dir, url, folder.started, start=start, n_trials=n_trials,
+                timeout=timeout, n_jobs=n_jobs, resume=resume, warm=(warm_start, front),
+                progress=progress, device=device, report=report, threads=threads,
+                sampler=sampler,
+            )  # fmt: skip
+        except (optuna.exceptions.StorageInternalError, _sql_error()) as exc:
+            from blocknas.search.storage import storage_failure
+
+            raise storage_failure(exc, url) from None
+
+
+def _search(
+    study: optuna.Study, cfg: SearchConfig, run_dir: Path, url: str,
+    started: Callable[[], None], *, start: float, n_trials: int | None, timeout: float | None,
+    n_jobs: int, resume: bool, warm: tuple[str | Path | None, tuple[str, list[FrozenTrial]] | None],
+    progress: bool, device: str | None, report: bool, threads: int,
+    sampler: optuna.samplers.BaseSampler | None,
+) -> SearchResult:  # fmt: skip
+    """The search on its opened study: header, warm start, pilot, trials, results."""
+    from blocknas.search._preflight import check_some_finished
+    from blocknas.search._progress import SearchProgress
+
     cfg = cfg.model_copy(update={"name": study.study_name})
     if sampler is not None:
         study.sampler = sampler
@@ -266,19 +298,23 @@ def run_search(
     set_record(study, cfg, run_dir=run_dir, n_trials=n_trials, deadline=deadline)
     bar = SearchProgress(cfg, n_trials=n_trials, enabled=progress)
     bar.print(_header(cfg, study, run_dir, url, n_trials, timeout, n_jobs, resume, sampler))
+    if cfg.hook:
+        bar.print(f"note: trials run the Python hook {cfg.hook!r} (--allow-hook)")
     for note in sampler_notes(cfg) if sampler is None else []:  # notes on the config's
         bar.print(f"warning: {note}")
-    if warm_start is not None:
-        from blocknas.search.study import warm_start as queue_front
+    source, front = warm
+    if source is not None and front is not None:
+        from blocknas.search.study import enqueue_front
 
-        queued = queue_front(study, warm_start, storage=storage)
-        bar.print(f"warm start: queued {len(queued)} Pareto-front trial(s) of {warm_start}")
+        enqueue_front(study, front[0], front[1])
+        bar.print(f"warm start: queued {len(front[1])} Pareto-front trial(s) of {source}")
     plan = None
     if timeout is not None:
         plan = _plan(cfg, deadline, n_jobs, n_trials, device, threads)
         bar.print(plan.describe())
         for note in plan.warnings:
             bar.print(f"warning: {note}")
+    started()
     try:
         with bar:
             bar.seen.update(t.number for t in study.get_trials(deepcopy=False)
@@ -287,7 +323,14 @@ def run_search(
     except KeyboardInterrupt:
         bar.print(f"stopped; continue with: blocknas search ... --resume --out {run_dir}")
         raise
+    check_some_finished(study, run_dir)
     return _finish(study, cfg, run_dir, url, bar, start, plan, progress, report)
+
+
+def _sql_error() -> type[Exception]:
+    import sqlalchemy.exc
+
+    return sqlalchemy.exc.SQLAlchemyError
 
 
 def _check_data(cfg: SearchConfig) -> None:
@@ -344,10 +387,11 @@ def _plan(
 
 
 def _open(
-    cfg: SearchConfig, out_dir: str | Path | None, storage: str | None, study_name: str | None,
-    resume: bool,
-) -> tuple[optuna.Study, Path, str]:  # fmt: skip
-    """The study (created, or loaded to resume), the run folder and the storage URL."""
+    cfg: SearchConfig, run_dir: Path, storage: str | None, study_name: str | None, resume: bool
+) -> tuple[optuna.Study, str]:
+    """The study (created, or loaded to resume) in the held run folder, and the storage URL."""
+    from blocknas._io import write_text
+    from blocknas.search._preflight import stored_name
     from blocknas.search.storage import (
         Heartbeat,
         check_space_matches,
@@ -356,7 +400,6 @@ def _open(
         open_storage,
     )
 
-    run_dir = _run_dir(cfg, out_dir, storage, resume)
     if storage is None:
         db = run_dir / STUDY_FILE
         if resume and not db.is_file():
@@ -367,12 +410,11 @@ def _open(
             )
         url = f"sqlite:///{db.resolve()}"
         if study_name is None and resume and (run_dir / CONFIG_FILE).is_file():
-            study_name = str(yaml.safe_load((run_dir / CONFIG_FILE).read_text()).get("name"))
+            study_name = stored_name(run_dir / CONFIG_FILE)
     else:
         url = storage
     name = study_name or cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    backend = open_storage(url, heartbeat=Heartbeat())
+    backend = open_storage(url, heartbeat=Heartbeat(), must_exist=resume)
     if resume:
         study = load_existing_study(backend, name)
         check_space_matches(
@@ -382,17 +424,20 @@ def _open(
     else:
         study = create_search_study(cfg, storage=backend, study_name=name, run_dir=run_dir)
     config = cfg.model_copy(update={"name": name}).to_dict()
-    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
-    if storage is not None:
-        (run_dir / STORAGE_FILE).write_text(mask_url(url) + "\n")
-    return study, run_dir, url
+    try:
+        write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+        if storage is not None:
+            write_text(run_dir / STORAGE_FILE, mask_url(url) + "\n")
+    except OSError as exc:
+        raise StorageError(f"--out {run_dir}: cannot write: {exc.strerror or exc}") from None
+    return study, url
 
 
 def _run_dir(
-    cfg: SearchConfig, out_dir: str | Path | None, storage: str | None, resume: bool
+    cfg: SearchConfig, out_dir: Path | None, storage: str | None, resume: bool
 ) -> Path:
     if out_dir is not None:
-        return Path(out_dir)
+        return out_dir
     root = Path("runs")
     if resume and storage is None:
         runs = sorted(
@@ -409,11 +454,9 @@ def _run_dir(
 
 def _threads(n_jobs: int) -> int:
     """Torch threads per worker: the cores shared out, so that workers do not oversubscribe."""
-    try:
-        cores = len(os.sched_getaffinity(0))  # the cores this process may use (containers)
-    except AttributeError:  # not on every platform
-        cores = os.cpu_count() or 1
-    return max(1, cores // n_jobs)
+    from blocknas._threads import usable_cores
+
+    return max(1, usable_cores() // n_jobs)
 
 
 def _run(
@@ -456,8 +499,10 @@ def _run(
         while any(w.is_alive() for w in workers):
             time.sleep(_POLL_S)
             bar.update(study.get_trials(deepcopy=False))
-    except Terminated:
-        # Ctrl-C reaches every process of the terminal's group; SIGTERM only this one.
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reaches every process of its group, but a SIGINT or SIGTERM
+        # sent to this process reaches only it: pass it on. A worker that the group's Ctrl-C
+        # already interrupted ignores the second signal (interrupts_once).
         for w in workers:
             if w.is_alive():
                 w.terminate()  # SIGTERM: the worker hands its trial back
@@ -483,24 +528,28 @@ def _finish(
 ) -> SearchResult:  # fmt: skip
     from optuna.trial import TrialState
 
+    from blocknas._io import write_text
     from blocknas.search._progress import front_summary
     from blocknas.search.storage import mask_url
 
     trials = study.get_trials(deepcopy=False)
     front = front_trials(study, cfg)
     entries = tuple(_entry(t, cfg, run_dir) for t in front)
-    (run_dir / "pareto.csv").write_text(pareto_csv(entries, cfg))
+    try:
+        write_text(run_dir / "pareto.csv", pareto_csv(entries, cfg))
+    except OSError as exc:
+        raise StorageError(f"--out {run_dir}: cannot write pareto.csv: {exc.strerror or exc}") from None
     _, hv = front_summary(trials, cfg)
     bar.print(bar.summary(trials))
     if progress and entries:
         bar.console.print(pareto_table(entries, cfg, run_dir))
-    html = _write_report(study, run_dir, cfg, bar) if report else None
+    html, failure = _write_report(study, run_dir, cfg, bar) if report else (None, None)
     counts = {s: sum(t.state is s for t in trials) for s in TrialState}
     return SearchResult(
         study_name=study.study_name, storage=mask_url(url), run_dir=run_dir, pareto=entries,
         n_complete=counts[TrialState.COMPLETE], n_pruned=counts[TrialState.PRUNED],
         n_failed=counts[TrialState.FAIL], hypervolume=hv, seconds=time.time() - start,
-        plan=plan, report=html,
+        plan=plan, report=html, report_error=failure,
     )  # fmt: skip
 
 
@@ -567,18 +616,18 @@ def pareto_table(entries: tuple[ParetoEntry, ...], cfg: SearchConfig, run_dir: P
 
 def _write_report(
     study: optuna.Study, run_dir: Path, cfg: SearchConfig, bar: SearchProgress
-) -> Path | None:
-    """The report code's HTML report and plots, when that code is installed."""
+) -> tuple[Path | None, str | None]:
+    """The report code's HTML report and plots, when that code is installed: its path, or why
+    it was not written."""
     try:
         from blocknas.report import write_report
     except ImportError:
-        return None
+        return None, None
     try:
         latency = any(o.name == "latency_ms" for o in cfg.objectives)
         files = write_report(run_dir, study=study, latency=latency)
-    except Exception as exc:  # the search's own results are written; a report is extra
-        bar.print(f"warning: no report written: {type(exc).__name__}: {exc}")
-        return None
+    except Exception as exc:  # the search's own results are written; the caller says so
+        return None, f"{type(exc).__name__}: {exc}"
     html = Path(files.html)
     bar.print(f"report: {html}")
-    return html
+    return html, None

@@ -56,6 +56,8 @@ __all__ = [
     "open_study",
     "reruns",
     "set_heartbeat",
+    "sqlite_file_lost",
+    "storage_failure",
     "upgrade_search_config",
     "validate_storage_url",
 ]
@@ -337,6 +339,8 @@ def open_storage(
         path = _sqlite_path(url)
         if must_exist and not path.is_file():
             raise StorageError(f"cannot open storage {shown}: no such database file {str(path)!r}")
+        if must_exist:
+            _check_study_file(path, shown)
         if not path.parent.is_dir():
             raise StorageError(
                 f"cannot open storage {shown}: folder {str(path.parent)!r} does not exist"
@@ -363,6 +367,53 @@ def open_storage(
     if _is_mysql(url):
         sqlalchemy.event.listen(storage.engine, "handle_error", _mysql_disconnect)
     return storage
+
+
+def _check_study_file(path: Path, shown: str) -> None:
+    """Refuse an SQLite file that holds no optuna study tables, read-only: opening one with
+    optuna would write its schema into it (an empty file, or someone else's database)."""
+    import sqlite3
+    from urllib.request import pathname2url
+
+    if path.stat().st_size == 0:
+        raise StorageError(
+            f"cannot open storage {shown}: {str(path)!r} is empty (0 bytes), not a study database"
+        )
+    try:
+        conn = sqlite3.connect(f"file:{pathname2url(str(path.resolve()))}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open storage {shown}: {exc}") from None
+    if not {"studies", "trials"} <= tables:
+        raise StorageError(
+            f"cannot open storage {shown}: {str(path)!r} is an SQLite database without optuna's "
+            "study tables"
+        )
+
+
+def sqlite_file_lost(url: str) -> str | None:
+    """For an SQLite URL whose database file has gone (deleted, moved, emptied) since it was
+    opened, a phrase that says so; else None. Open connections still reach the old file, new
+    ones find no tables: that is no outage to wait out."""
+    if not _is_sqlite(url):
+        return None
+    path = _sqlite_path(url)
+    if not path.is_file():
+        return f"the database file {str(path)!r} is gone (deleted or moved)"
+    if path.stat().st_size == 0:
+        return f"the database file {str(path)!r} was emptied"
+    return None
+
+
+def storage_failure(exc: BaseException, url: str) -> StorageError:
+    """A one-line, password-free error for a storage that failed while a search used it."""
+    lost = sqlite_file_lost(url)
+    if lost is not None:
+        return StorageError(f"{lost}; the trials stored in it are lost with it")
+    return StorageError(f"the study storage {_shown(url)} failed: {_reason(exc, url)}")
 
 
 def _mysql_disconnect(context: Any) -> None:

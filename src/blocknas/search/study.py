@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blocknas.errors import ConfigError, StorageError
-from blocknas.search.config import SamplerConfig, SearchConfig, load_search_config
+from blocknas.search.config import (
+    SamplerConfig,
+    SearchConfig,
+    is_plain_name,
+    load_search_config,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTR_KEY",
     "RECORD_VERSION",
+    "check_study_name",
     "create_search_study",
     "feasible",
     "load_run",
@@ -34,6 +40,7 @@ __all__ = [
     "sampler_seed",
     "study_config",
     "warm_start",
+    "warm_start_front",
 ]
 
 ATTR_KEY = "blocknas"
@@ -129,6 +136,17 @@ def study_config(study: optuna.Study) -> SearchConfig:
         ) from None
 
 
+def check_study_name(name: str, option: str = "--study") -> str:
+    """``name`` when it is a plain name (:func:`~blocknas.search.config.is_plain_name`), else a
+    one-line ConfigError: a study name is also part of run folder names and messages."""
+    if not is_plain_name(name):
+        raise ConfigError(
+            f"{option} {name!r}: a study name is a plain name (no '/', '\\', control "
+            "characters or surrounding spaces; not '.' or '..')"
+        )
+    return name
+
+
 def create_search_study(
     cfg: SearchConfig,
     *,
@@ -148,7 +166,9 @@ def create_search_study(
 
     from blocknas.search.storage import Heartbeat, mask_url, open_storage
 
-    name = study_name or cfg.name
+    name = cfg.name if study_name is None else check_study_name(study_name)
+    if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 1):
+        raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
     backend = open_storage(storage, heartbeat=Heartbeat()) if isinstance(storage, str) else storage
     try:
         study = optuna.create_study(
@@ -239,7 +259,18 @@ def warm_start(study: optuna.Study, source: str | Path, *, storage: str | None =
     ``warm_start`` = "<study>#<number>"; parameters the current space does not use are ignored
     by optuna, missing ones are sampled. Returns the numbers of the queued source trials.
     """
-    from blocknas.search.storage import Heartbeat, load_existing_study, open_storage
+    name, front = warm_start_front(source, storage=storage)
+    enqueue_front(study, name, front)
+    return [t.number for t in front]
+
+
+def warm_start_front(
+    source: str | Path, *, storage: str | None = None
+) -> tuple[str, list[FrozenTrial]]:
+    """The Pareto front that :func:`warm_start` queues, read (and checked) on its own, so that
+    a search can refuse a bad ``--warm-start`` before it creates anything: the earlier study's
+    name and its front."""
+    from blocknas.search.storage import load_existing_study, open_storage
 
     path = Path(source)
     if path.is_dir():
@@ -247,12 +278,15 @@ def warm_start(study: optuna.Study, source: str | Path, *, storage: str | None =
     else:
         if storage is None:
             raise ConfigError(f"--warm-start {source}: no such run folder")
-        earlier = load_existing_study(open_storage(storage, heartbeat=Heartbeat()), str(source))
+        earlier = load_existing_study(open_storage(storage, must_exist=True), str(source))
         earlier_cfg = study_config(earlier)
-    front = front_trials(earlier, earlier_cfg)
+    return earlier.study_name, front_trials(earlier, earlier_cfg)
+
+
+def enqueue_front(study: optuna.Study, source: str, front: list[FrozenTrial]) -> None:
+    """Queue the trials of :func:`warm_start_front` (of the study named ``source``)."""
     for t in front:
         study.enqueue_trial(
-            dict(t.params), user_attrs={"warm_start": f"{earlier.study_name}#{t.number}"},
+            dict(t.params), user_attrs={"warm_start": f"{source}#{t.number}"},
             skip_if_exists=True,
         )  # fmt: skip
-    return [t.number for t in front]

@@ -50,6 +50,7 @@ from blocknas.search.storage import (
     _shown,
     _sqlite_path,
     is_continuation,
+    sqlite_file_lost,
 )
 
 if TYPE_CHECKING:
@@ -522,6 +523,11 @@ def _with_reconnect(step: Callable[[], _T], study: optuna.Study, timeout: float,
         except Exception as exc:
             if not _is_connection_error(exc):
                 raise
+            lost = sqlite_file_lost(url)
+            if lost is not None:  # no outage: waiting brings nothing back
+                raise StorageError(
+                    f"{lost} while {what}; the trials stored in it are lost with it"
+                ) from None
             waited = time.monotonic() - start
             if waited >= timeout:
                 raise StorageError(

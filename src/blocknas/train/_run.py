@@ -74,6 +74,9 @@ def train_run(
         raise ConfigError(f"{out} is a file, not a run folder")
     if (out / "last.pt").exists() or (out / METRICS_FILE).exists():
         raise ConfigError(f"{out} already holds a run; resume it or choose another folder")
+    for name in ("search.yaml", "study.db"):  # what `blocknas search` writes in its folder
+        if (out / name).exists():
+            raise ConfigError(f"{out} holds a search run ({name}); choose another folder")
     # The folder layout found now is saved with the run, so that resuming reads the same splits.
     data = resolve_layout(_data_config(data_cfg))
     source = str(data_cfg) if isinstance(data_cfg, str | Path) else "data config"
