@@ -4,12 +4,11 @@ line and a non-zero exit (or the right behaviour), with nothing half-written or 
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,13 +38,6 @@ DATA = {
     "train": {"epochs": 1, "batch_size": 50, "lr": 0.1, "fp16": False},
 }
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model on a shared machine: threads only add contention
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -151,18 +143,10 @@ def test_train_read_only_out(
     assert list(out.iterdir()) == []
 
 
-def _factory() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "report" / "factory.py"
-    spec = importlib.util.spec_from_file_location("report_run_factory", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def search_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    factory = _factory()
+def search_run(
+    tmp_path_factory: pytest.TempPathFactory, factory: ModuleType
+) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("search")
     return factory.make_run(root / "run", n_trials=8), factory.tiny_zoo(root / "zoo")
 
@@ -360,12 +344,12 @@ def _fake_train(model: Path, data: Any, out: Path, overrides: Any, **kw: Any) ->
 
 
 def test_retrain_top_names_the_skipped_members(
-    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, factory: ModuleType
 ) -> None:
     import blocknas.train
 
     monkeypatch.setattr(blocknas.train, "train_run", _fake_train)
-    run = _factory().make_run(tmp_path / "run", n_trials=8)
+    run = factory.make_run(tmp_path / "run", n_trials=8)
     first, second, third = top_trials(load_run_data(run), 3)
     (run / f"trials/{first.number:04d}/model.yaml").unlink()
     assert main(["retrain", str(run), "--top", "2", "--no-progress"]) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -14,24 +13,14 @@ from blocknas.cli import main
 from blocknas.report import load_run_data
 
 
-def _factory() -> ModuleType:
-    # The run-folder builder shared with tests/report (loaded by path: tests/ is no package).
-    path = Path(__file__).resolve().parents[1] / "report" / "factory.py"
-    spec = importlib.util.spec_from_file_location("report_run_factory", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, factory: ModuleType) -> Path:
+    return factory.make_run(tmp_path_factory.mktemp("cli") / "run", n_trials=10)
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _factory().make_run(tmp_path_factory.mktemp("cli") / "run", n_trials=10)
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _factory().tiny_zoo(tmp_path_factory.mktemp("zoo"))
+def zoo(tmp_path_factory: pytest.TempPathFactory, factory: ModuleType) -> Path:
+    return factory.tiny_zoo(tmp_path_factory.mktemp("zoo"))
 
 
 def test_report_writes_its_files(

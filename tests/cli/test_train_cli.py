@@ -1,9 +1,7 @@
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from blocknas._signals import Terminated
@@ -26,13 +24,6 @@ DATA = {
     "train": {"epochs": 2, "batch_size": 32, "lr": 0.2},
 }
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model on a shared machine: threads only add contention
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
