@@ -74,15 +74,21 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+def count_macs(
+    model: nn.Module, input_shape: tuple[int, int, int], *, device: str | torch.device | None = None
+) -> int:
     """Multiply-accumulates of one forward pass at batch 1, from torch.utils.flop_counter.
 
     The counter sees the weight of a grouped convolution as out × in/groups × k², so depthwise
     convolutions count k² MACs per output element, as they should. Only convolutions and matrix
     products are counted (BN, activations and pooling are not), the usual convention.
+
+    The input goes on ``device`` (default: the model's). A model built on the ``meta`` device
+    gives the same count with nothing allocated: the counter reads only shapes.
     """
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
     x = torch.zeros(1, *input_shape, device=device)
     counter = FlopCounterMode(display=False)
     with _eval_mode(model), torch.no_grad(), counter:
