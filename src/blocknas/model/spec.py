@@ -174,13 +174,15 @@ def _load(
 def _number(data: Mapping[str, Any], key: str, default: Any, kind: type, name: str | None) -> Any:
     value = data.get(key, default)
     ok = isinstance(value, kind) and not isinstance(value, bool)
+    finite = True
     if kind is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         # nan passes "<= 0" and inf scales every repeat or width past any limit
-        ok = ok and math.isfinite(value)
-    if not ok or value <= 0:
-        what = "a positive integer" if kind is int else "a positive finite number"
-        raise ConfigError(f"'{key}' must be {what}, got {value!r}", source=name)
+        finite = not ok or math.isfinite(value)
+    if not ok or not finite or value <= 0:
+        what = "a positive integer" if kind is int else "a positive number"
+        why = "" if finite else " (it must be finite)"
+        raise ConfigError(f"'{key}' must be {what}, got {value!r}{why}", source=name)
     return kind(value)
 
 
