@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from blocknas.model._limits import (
     LIMIT_ENV,
     ModelLimits,
     ModelTooLarge,
+    SizeEstimate,
     activation_excess,
     check_layers,
     check_size,
@@ -87,6 +88,8 @@ class ModelSpec:
     rows: tuple[RowSpec, ...]
     source: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Parameters and MACs, found while checking the size limits (None for a hand-made spec).
+    cost: SizeEstimate | None = field(default=None, repr=False, compare=False)
 
     @property
     def out_channels(self) -> int:
@@ -219,8 +222,7 @@ def _parse(data: Mapping[str, Any], name: str | None, limits: ModelLimits) -> Mo
         raw_rows = _set_num_classes(raw_rows, classes, name)
     rows, too_large = _walk(raw_rows, channels, size, name, limits)
     spec = ModelSpec(channels, depth, width, size, classes, tuple(rows), name, dict(data))
-    check_size(spec, limits, too_large)
-    return spec
+    return replace(spec, cost=check_size(spec, limits, too_large))
 
 
 @dataclass(frozen=True)
