@@ -46,6 +46,7 @@ from pydantic import (
 from blocknas._io import read_yaml
 from blocknas.blocks import get_block
 from blocknas.errors import ConfigError
+from blocknas.search._space_values import check_space_values
 from blocknas.search.early_stopping import EarlyStoppingConfig
 from blocknas.search.objectives import Constraints, Objective, parse_objectives
 from blocknas.search.params import Branches, Fixed, IntRange, ParamSpec, parse_spec, spec_values
@@ -377,6 +378,7 @@ def _validate(raw: dict[str, Any], name: str | None, base: Path | None) -> Searc
     except ValidationError as exc:
         raise ConfigError(_describe(exc), source=name) from None
     _check_space_types(cfg, name)
+    check_space_values(cfg.space, name)
     return cfg
 
 
