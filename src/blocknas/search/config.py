@@ -490,8 +490,12 @@ def _check_block_args(
             try:
                 block.Args.model_validate({**base, arg: value})
             except ValidationError as exc:
-                msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-                raise ConfigError(f"{where}.{arg}: value {value!r}: {msg}", source=name) from None
+                err = exc.errors()[0]
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                # The failing argument may be another one's first value, taken as the base.
+                loc = err["loc"]
+                bad, got = (loc[0], err.get("input")) if loc and loc[0] in args else (arg, value)
+                raise ConfigError(f"{where}.{bad}: value {got!r}: {msg}", source=name) from None
 
 
 def _check_branch_names(specs: Mapping[str, ParamSpec], where: str, name: str | None) -> None:
