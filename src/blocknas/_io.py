@@ -143,8 +143,8 @@ def read_yaml(path: str | Path) -> Any:
             data = fh.read(limit + 1) if size <= limit else b""
         if size > limit or len(data) > limit:  # the second: a file that grew while read
             raise ConfigError(
-                f"the file is {max(size, len(data)) / 2**20:.1f} MiB, over the limit of "
-                f"{limit / 2**20:g} MiB for a YAML config; raise it with {MAX_YAML_ENV}",
+                f"the file is {max(size, len(data)):,} bytes, over the limit of {limit:,} bytes "
+                f"({limit / 2**20:.3g} MiB) for a YAML config; raise it with {MAX_YAML_ENV}",
                 source=str(path),
             )
         text = data.decode("utf-8")
