@@ -150,11 +150,29 @@ def profile(
     macs = count_macs(model, shape)
     lat1 = latb = None
     if latency:
+        batch_size = _batch_within_limits(model, shape, batch_size, macs)
         lat1 = measure_latency(model, shape, batch_size=1, threads=threads, repeats=repeats)
         latb = measure_latency(
             model, shape, batch_size=batch_size, threads=threads, repeats=repeats
         )
     return Profile(params, macs, shape, lat1, latb, batch_size if latency else 0, threads)
+
+
+def _batch_within_limits(
+    model: nn.Module, shape: tuple[int, int, int], batch_size: int, macs: int
+) -> int:
+    """``batch_size``, lowered so that a batch's feature maps and MACs stay within the limits
+    that let the model be built (a model just within them at batch 1 needs 32× at batch 32)."""
+    from blocknas.model import ModelLimits
+    from blocknas.model._limits import activation_bytes
+
+    if not isinstance(model, BlockNet) or shape != model.input_shape:
+        return batch_size
+    limits = ModelLimits.from_env()
+    fits = limits.max_activation_bytes // activation_bytes(model.spec)
+    if macs > 0:
+        fits = min(fits, limits.max_macs // macs)
+    return max(1, min(batch_size, fits))
 
 
 @dataclass(frozen=True)

@@ -233,3 +233,16 @@ def test_the_estimate_leaves_the_random_stream_alone() -> None:
     torch.manual_seed(0)
     estimate_size(spec)
     assert torch.equal(torch.rand(4), expected)  # a seeded build after it is unchanged
+
+
+def test_the_batch_latency_keeps_a_batch_within_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blocknas.profile import profile
+
+    per_image = _sizes()[2]
+    monkeypatch.setenv("BLOCKNAS_MAX_ACTIVATION_MIB", "3")
+    net = build_from_spec(load_model_spec(_tiny()))
+    fits = 3 * 2**20 // per_image
+    assert 1 <= fits < 32
+    assert profile(net, batch_size=32, repeats=1).batch_size == fits
+    monkeypatch.delenv("BLOCKNAS_MAX_ACTIVATION_MIB")
+    assert profile(net, batch_size=32, repeats=1).batch_size == 32

@@ -158,6 +158,16 @@ def map_bytes(channels: int, size: tuple[int, int] | None) -> int:
     return channels * (1 if size is None else size[0] * size[1]) * BYTES_PER_VALUE
 
 
+def activation_bytes(spec: ModelSpec) -> int:
+    """Bytes of the input and every layer's output of ``spec`` at batch 1 (float32): what the
+    activation limit weighs."""
+    size = (spec.input_size, spec.input_size)
+    total = map_bytes(spec.input_channel, size)
+    for row in spec.rows:
+        total += sum(map_bytes(layer.out_channels, layer.out_size) for layer in row.layers)
+    return total
+
+
 def activation_excess(
     total: int, limits: ModelLimits, *, what: str, source: str | None, row: int | None
 ) -> ModelTooLarge | None:
