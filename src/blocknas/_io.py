@@ -1,7 +1,8 @@
 """File I/O shared by every module: the one YAML reader and atomic writes.
 
-Configs are read with ``yaml.safe_load`` here and nowhere else, so no config is ever executed;
-every write of a result or checkpoint goes through a temporary file in the same folder and
+Configs are read here with a :class:`yaml.SafeLoader` subclass and nowhere else, so no config is
+ever executed, a key written twice is an error rather than a silent override, and a file is
+bounded in size before it is read; every write of a result or checkpoint goes through a temporary file in the same folder and
 ``os.replace``, so a reader sees the old file or the new one, never a partial one.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,10 +23,13 @@ import yaml
 from blocknas.errors import ConfigError, OutputError
 
 __all__ = [
+    "MAX_YAML_ENV",
     "atomic_file",
     "atomic_path",
     "cannot_write",
     "make_dir",
+    "max_yaml_bytes",
+    "parse_yaml",
     "read_yaml",
     "read_yaml_mapping",
     "write_json",
@@ -32,22 +37,123 @@ __all__ = [
 ]
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file safely; a missing, unreadable or malformed file is a one-line ConfigError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("no such file", source=str(path))
+# Model, data and search configs are a few KB; 4 MiB leaves room for a generated one (thousands of
+# rows) while a runaway file (tens of MB of YAML become gigabytes of Python objects) is refused
+# before its text is read. Raised with the environment variable below.
+MAX_YAML_ENV = "BLOCKNAS_MAX_YAML_MIB"
+_DEFAULT_MAX_YAML_MIB = 4
+# Nodes a document may stand for once its aliases are expanded: a few KB of ``&a [*b, *b, ...]``
+# lines ("billion laughs") expand to more than memory holds in whoever walks the result.
+_MAX_YAML_NODES = 1_000_000
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys and documents that expand without bound."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue  # ``<<: *base`` may override keys on purpose
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document that refers to itself through an alias, or whose nodes, counted through
+    every alias, exceed ``_MAX_YAML_NODES``."""
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:  # iterative: nesting depth must not reach Python's recursion limit
+        node = stack[-1]
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if id(node) not in entered:
+            entered.add(id(node))
+            for child in children:
+                if id(child) in entered and id(child) not in sizes:  # an ancestor: a cycle
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "an alias (*name) refers to a value that contains it",
+                        child.start_mark,
+                    )  # fmt: skip
+            stack.extend(c for c in children if id(c) not in entered)
+            continue
+        stack.pop()
+        if id(node) in sizes:
+            continue
+        total = 1 + sum(sizes.get(id(c), 0) for c in children)
+        if total > _MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None,
+                f"the document expands to more than {_MAX_YAML_NODES:,} values through its "
+                "aliases (*name)",
+                node.start_mark,
+            )  # fmt: skip
+        sizes[id(node)] = total
+
+
+def parse_yaml(text: str, source: str | None = None) -> Any:
+    """Parse YAML text as every config is parsed (safe, no duplicate keys, bounded expansion);
+    a problem is a one-line ConfigError naming ``source`` and the line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
-    try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: nothing is executed
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "cannot parse"
-        raise ConfigError(f"invalid YAML: {problem}{where}", source=str(path)) from None
+        raise ConfigError(f"invalid YAML: {problem}{where}", source=source) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", source=source) from None
+
+
+def max_yaml_bytes() -> int:
+    """The size cap of a YAML file: ``BLOCKNAS_MAX_YAML_MIB`` MiB (default 4)."""
+    raw = os.environ.get(MAX_YAML_ENV)
+    if raw is None or not raw.strip():
+        return _DEFAULT_MAX_YAML_MIB * 2**20
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = math.nan
+    if not (math.isfinite(mib) and mib > 0):
+        raise ConfigError(f"{MAX_YAML_ENV} must be a positive number of MiB, got {raw!r}")
+    return int(mib * 2**20)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file safely; a missing, unreadable, oversized or malformed file, or one with a
+    key written twice, is a one-line ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("no such file", source=str(path))
+    limit = max_yaml_bytes()
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read(limit + 1) if size <= limit else b""
+        if size > limit or len(data) > limit:  # the second: a file that grew while read
+            raise ConfigError(
+                f"the file is {max(size, len(data)):,} bytes, over the limit of {limit:,} bytes "
+                f"({limit / 2**20:.3g} MiB) for a YAML config; raise it with {MAX_YAML_ENV}",
+                source=str(path),
+            )
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", source=str(path)) from None
+    return parse_yaml(text, str(path))
 
 
 def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:

@@ -74,15 +74,21 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+def count_macs(
+    model: nn.Module, input_shape: tuple[int, int, int], *, device: str | torch.device | None = None
+) -> int:
     """Multiply-accumulates of one forward pass at batch 1, from torch.utils.flop_counter.
 
     The counter sees the weight of a grouped convolution as out × in/groups × k², so depthwise
     convolutions count k² MACs per output element, as they should. Only convolutions and matrix
     products are counted (BN, activations and pooling are not), the usual convention.
+
+    The input goes on ``device`` (default: the model's). A model built on the ``meta`` device
+    gives the same count with nothing allocated: the counter reads only shapes.
     """
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
     x = torch.zeros(1, *input_shape, device=device)
     counter = FlopCounterMode(display=False)
     with _eval_mode(model), torch.no_grad(), counter:
@@ -144,11 +150,29 @@ def profile(
     macs = count_macs(model, shape)
     lat1 = latb = None
     if latency:
+        batch_size = _batch_within_limits(model, shape, batch_size, macs)
         lat1 = measure_latency(model, shape, batch_size=1, threads=threads, repeats=repeats)
         latb = measure_latency(
             model, shape, batch_size=batch_size, threads=threads, repeats=repeats
         )
     return Profile(params, macs, shape, lat1, latb, batch_size if latency else 0, threads)
+
+
+def _batch_within_limits(
+    model: nn.Module, shape: tuple[int, int, int], batch_size: int, macs: int
+) -> int:
+    """``batch_size``, lowered so that a batch's feature maps and MACs stay within the limits
+    that let the model be built (a model just within them at batch 1 needs 32× at batch 32)."""
+    from blocknas.model import ModelLimits
+    from blocknas.model._limits import activation_bytes
+
+    if not isinstance(model, BlockNet) or shape != model.input_shape:
+        return batch_size
+    limits = ModelLimits.from_env()
+    fits = limits.max_activation_bytes // activation_bytes(model.spec)
+    if macs > 0:
+        fits = min(fits, limits.max_macs // macs)
+    return max(1, min(batch_size, fits))
 
 
 @dataclass(frozen=True)

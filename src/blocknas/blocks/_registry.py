@@ -39,7 +39,8 @@ Size = tuple[int, int] | None
 class BlockArgs(BaseModel):
     """Base of every block's named arguments: frozen, strict types, unknown names rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # allow_inf_nan: an infinite expansion or width would overflow the shape arithmetic.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class RepeatStride(Enum):

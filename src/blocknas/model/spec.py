@@ -2,14 +2,16 @@
 
 This is the only place that reads model YAML. Every check that can be made without building a
 module happens here — unknown blocks, argument counts and types, channel counts, feature maps that
-shrink below 1×1 at the declared input size — and each failure is a :class:`ConfigError` naming
-the file and the backbone row.
+shrink below 1×1 at the declared input size, models over the size limits of
+:mod:`blocknas.model._limits` — and each failure is a :class:`ConfigError` naming the file and
+the backbone row.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,17 @@ from blocknas._io import read_yaml
 from blocknas.blocks import Block, BlockArgs, MBConvVariant, ReferenceReading, Size, get_block
 from blocknas.blocks._reading import VARIANT_KEY
 from blocknas.errors import ConfigError
+from blocknas.model._limits import (
+    LIMIT_ENV,
+    ModelLimits,
+    ModelTooLarge,
+    SizeEstimate,
+    activation_excess,
+    check_layers,
+    check_size,
+    count,
+    map_bytes,
+)
 
 __all__ = ["LayerSpec", "ModelSpec", "RowSpec", "effective_repeat", "load_model_spec"]
 
@@ -79,6 +92,8 @@ class ModelSpec:
     source: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     reading: ReferenceReading = field(default_factory=ReferenceReading)
+    # Parameters and MACs, found while checking the size limits (None for a hand-made spec).
+    cost: SizeEstimate | None = field(default=None, repr=False, compare=False)
 
     @property
     def out_channels(self) -> int:
@@ -116,21 +131,29 @@ def load_model_spec(
     num_classes: int | None = None,
     input_size: int | None = None,
     mbconv_variant: str | MBConvVariant | None = None,
+    limits: ModelLimits | None = None,
 ) -> ModelSpec:
     """Read and validate a model config from a YAML path, a YAML string's parsed mapping, or a spec.
 
     ``num_classes``, ``input_size`` and ``mbconv_variant`` (how reference MBConv rows are read:
-    ``"template"`` or ``"channels"``) override the config's own values.
+    ``"template"`` or ``"channels"``) override the config's own values. A model over
+    ``limits`` (default: :meth:`ModelLimits.from_env`) is refused with
+    :class:`~blocknas.model._limits.ModelTooLarge` before anything is allocated.
 
     >>> spec = load_model_spec("configs/models/mobilenetv2.yaml", num_classes=10)  # doctest: +SKIP
     """
+    limits = ModelLimits.from_env() if limits is None else limits
     if isinstance(source, ModelSpec):
         over = _overrides(num_classes, input_size, mbconv_variant)
         if not over:
             return source
-        return _load({**source.config, **over}, _name=source.source)
+        return _load({**source.config, **over}, limits=limits, _name=source.source)
     return _load(
-        source, num_classes=num_classes, input_size=input_size, mbconv_variant=mbconv_variant
+        source,
+        num_classes=num_classes,
+        input_size=input_size,
+        mbconv_variant=mbconv_variant,
+        limits=limits,
     )
 
 
@@ -157,6 +180,7 @@ def _load(
     num_classes: int | None = None,
     input_size: int | None = None,
     mbconv_variant: str | MBConvVariant | None = None,
+    limits: ModelLimits,
     _name: str | None = None,
 ) -> ModelSpec:
     name = _name
@@ -170,21 +194,25 @@ def _load(
             f"a model config must be a mapping of keys, got {type(data).__name__}", source=name
         )
     data = {**data, **_overrides(num_classes, input_size, mbconv_variant)}
-    return _parse(data, name)
+    return _parse(data, name, limits)
 
 
 def _number(data: Mapping[str, Any], key: str, default: Any, kind: type, name: str | None) -> Any:
     value = data.get(key, default)
     ok = isinstance(value, kind) and not isinstance(value, bool)
+    finite = True
     if kind is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or value <= 0:
+        # nan passes "<= 0" and inf scales every repeat or width past any limit
+        finite = not ok or math.isfinite(value)
+    if not ok or not finite or value <= 0:
         what = "a positive integer" if kind is int else "a positive number"
-        raise ConfigError(f"'{key}' must be {what}, got {value!r}", source=name)
+        why = "" if finite else " (it must be finite)"
+        raise ConfigError(f"'{key}' must be {what}, got {value!r}{why}", source=name)
     return kind(value)
 
 
-def _parse(data: Mapping[str, Any], name: str | None) -> ModelSpec:
+def _parse(data: Mapping[str, Any], name: str | None, limits: ModelLimits) -> ModelSpec:
     unknown = sorted(set(map(str, data)) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(
@@ -211,13 +239,20 @@ def _parse(data: Mapping[str, Any], name: str | None) -> ModelSpec:
             f"'backbone' must be a non-empty list of [repeat, Module, args] rows, got {backbone!r}",
             source=name,
         )
-    raw_rows = [_parse_row(i, row, depth, width, reading, name) for i, row in enumerate(backbone)]
+    raw_rows = []
+    layers = 0
+    for i, row in enumerate(backbone):
+        # Counted before any row is expanded into its copies: repeat 1000000 must cost nothing.
+        raw_rows.append(_parse_row(i, row, depth, width, reading, name, limits))
+        layers += raw_rows[-1].copies
+        check_layers(layers, limits, block=raw_rows[-1].block.name, source=name, row=i)
     if classes is not None:
         raw_rows = _set_num_classes(raw_rows, classes, name)
-    rows = _walk(raw_rows, channels, size, name)
-    return ModelSpec(
+    rows, too_large = _walk(raw_rows, channels, size, name, limits)
+    spec = ModelSpec(
         channels, depth, width, size, classes, tuple(rows), name, dict(data), reading=reading
     )
+    return replace(spec, cost=check_size(spec, limits, too_large))
 
 
 @dataclass(frozen=True)
@@ -230,9 +265,25 @@ class _Row:
     reference: bool
     notes: tuple[str, ...]
 
+    @property
+    def copies(self) -> int:
+        """Module instances the row builds (what :meth:`Block.copies` returns, uncounted)."""
+        if self.block.single:
+            return 1
+        if self.n == 0 and self.reference:
+            return self.block.reference_zero_repeat
+        return self.n
+
+
 
 def _parse_row(
-    index: int, row: Any, depth: float, width: float, reading: ReferenceReading, name: str | None
+    index: int,
+    row: Any,
+    depth: float,
+    width: float,
+    reading: ReferenceReading,
+    name: str | None,
+    limits: ModelLimits,
 ) -> _Row:
     def fail(message: str) -> ConfigError:
         return ConfigError(message, source=name, row=index)
@@ -248,6 +299,19 @@ def _parse_row(
         raise fail(str(exc.args[0])) from None
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise fail(f"{module}: repeat must be a non-negative integer, got {repeat!r}")
+    if repeat > 1 and not block.single:
+        try:
+            scaled = repeat * depth
+        except OverflowError:  # an integer beyond any float
+            scaled = math.inf
+        if scaled > limits.max_layers:
+            raise ModelTooLarge(
+                f"{module}: repeat {count(repeat)} × depth_multiple {depth:g} makes "
+                f"{count(scaled)} layers, over the limit of {limits.max_layers:,}; raise it with "
+                f"{LIMIT_ENV['max_layers']}",
+                source=name,
+                row=index,
+            )
     n = effective_repeat(repeat, depth)
     if values is None:
         values = []
@@ -256,7 +320,7 @@ def _parse_row(
         reference = True
         try:
             ref = block.from_reference(values, width, n, reading)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise fail(f"{module}: {exc}") from None
         args, notes = ref.args, list(ref.notes)
         if block.single and repeat > 1:
@@ -265,7 +329,10 @@ def _parse_row(
         reference = False
         if repeat == 0:
             raise fail(f"{module}: repeat must be at least 1")
-        args = block.scale_width(dict(values), width)
+        try:
+            args = block.scale_width(dict(values), width)
+        except OverflowError as exc:
+            raise fail(f"{module}: {exc} (width_multiple {width:g})") from None
     else:
         raise fail(f"{module}: args must be a list (reference form) or a mapping, got {values!r}")
     try:
@@ -315,11 +382,21 @@ def _set_num_classes(rows: list[_Row], classes: int, name: str | None) -> list[_
     raise ConfigError("num_classes: the backbone has no classifier row", source=name)
 
 
-def _walk(rows: list[_Row], channels: int, size: int, name: str | None) -> list[RowSpec]:
-    """Follow channels and spatial size through the rows; each block does its own arithmetic."""
+def _walk(
+    rows: list[_Row], channels: int, size: int, name: str | None, limits: ModelLimits
+) -> tuple[list[RowSpec], ModelTooLarge | None]:
+    """Follow channels and spatial size through the rows; each block does its own arithmetic.
+
+    Also adds up the feature maps' memory; the error for the first row that takes it over the
+    limit is returned rather than raised, for :func:`check_size` to add the model's size to it.
+    """
     c: int = channels
     hw: Size = (size, size)
     out: list[RowSpec] = []
+    memory = map_bytes(c, hw)
+    too_large = activation_excess(
+        memory, limits, what=f"the {c}×{size}×{size} input takes", source=name, row=None
+    )
     for row in rows:
         block, in_c, in_hw = row.block, c, hw
         layers = []
@@ -340,6 +417,7 @@ def _walk(rows: list[_Row], channels: int, size: int, name: str | None) -> list[
                 )
             layers.append(LayerSpec(copy.in_channels, next_c, hw, next_hw, copy.args))
             c, hw = next_c, next_hw
+            memory += map_bytes(c, hw)
         declared = block.out_channels(in_c, row.args)
         if c != declared:  # an empty row (reference repeat 0) must not change the width
             raise ConfigError(
@@ -365,4 +443,9 @@ def _walk(rows: list[_Row], channels: int, size: int, name: str | None) -> list[
                 row.notes,
             )
         )
-    return out
+        if too_large is None:
+            too_large = activation_excess(
+                memory, limits, what=f"{block.name}: the feature maps reach", source=name,
+                row=row.index,
+            )  # fmt: skip
+    return out, too_large

@@ -7,7 +7,12 @@ Outcomes (trial state and what is recorded):
 * a model over a hard limit: never trained; told ``COMPLETE`` with its real size objectives, the
   worst possible quality (0.0) and constraint values > 0, so that every sampler learns to avoid
   it (``FAIL`` trials are invisible to optuna's samplers: they would keep proposing the same
-  oversized models). It is marked by ``constraint_violation`` and is never on the Pareto front;
+  oversized models). It is marked by ``constraint_violation`` and is never on the Pareto front.
+  Parameters and MACs come from the spec's arithmetic (a build on the ``meta`` device), so a
+  model over ``max_params`` or ``max_macs`` is never built at all; its latency is not measured
+  (a latency objective is told the worst end of its range);
+* a model over the machine's size limits (:class:`~blocknas.model.ModelLimits`) that breaks no
+  hard limit of the search: ``FAIL`` as unbuildable, before anything is allocated;
 * stopped by early stopping at a rung: ``PRUNED`` with ``stopped_at_rung``;
 * paused at a rung (early stopping's promotion form): ``PRUNED`` with ``paused_at_rung`` and the
   folder of its checkpoint; a later trial with the same parameters and ``continues`` = its
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
     from torch import nn
 
-    from blocknas.model import BlockNet
+    from blocknas.model import BlockNet, ModelSpec, ModelTooLarge
     from blocknas.search.config import SearchConfig
     from blocknas.search.early_stopping import MOASHA
     from blocknas.train import EpochMetrics, TrainConfig, TrainResult
@@ -159,19 +164,27 @@ class TrialRunner:
             raise _Invalid(f"invalid sampled data/augment keys: {exc.detail}") from None
         train_cfg = self._train_config(data_cfg.train)
         splits = splits_for(data_cfg)
-        model, model_dict = self._build(candidate.model or {}, splits, train_cfg.seed)
-        measured = self._measure(model, trial)
-        self._record_model(trial, model_dict, measured, data_cfg, train_cfg)
+        spec, model_dict, measured, too_large = self._spec(candidate.model or {}, splits)
         violation = self.cfg.constraints.describe_violation(measured)
+        if violation is None and too_large is not None:
+            raise _Invalid(f"unbuildable: {too_large}")
+        if violation is None:  # within every limit that needs no build: build, time
+            assert spec is not None
+            model = self._build(spec, train_cfg.seed)
+            measured = self._measure(model, trial, measured)
+            violation = self.cfg.constraints.describe_violation(measured)
+        self._record_model(trial, model_dict, measured, data_cfg, train_cfg)
         if violation is not None:
             trial.set_user_attr("constraint_violation", violation)
             trial.set_user_attr("epochs", 0)
             self._write_metrics(trial.number, {
                 "state": "COMPLETE", "constraint_violation": violation, **_sizes(measured)})  # fmt: skip
             return [
-                _UNTRAINED_QUALITY if OBJECTIVES[o.name].needs_training else _size(o.name, measured)
+                _UNTRAINED_QUALITY if OBJECTIVES[o.name].needs_training
+                else o.upper if getattr(measured, o.name) is None  # not measured: never built
+                else _size(o.name, measured)
                 for o in self.cfg.objectives
-            ]
+            ]  # fmt: skip
         if not self.cfg.trains:
             self._write_metrics(trial.number, {"state": "COMPLETE", **_sizes(measured)})
             return [_size(o.name, measured) for o in self.cfg.objectives]
@@ -211,19 +224,26 @@ class TrialRunner:
         except ConfigError as exc:
             raise _Invalid(f"invalid sampled training keys: {exc.detail}") from None
 
-    def _build(
-        self, model_cfg: Mapping[str, Any], splits: Any, seed: int
-    ) -> tuple[BlockNet, dict[str, Any]]:
-        """The model for the data's classes and image size, initialised from ``seed`` as
-        ``blocknas train`` does, so the saved model.yaml retrains to the same network."""
-        import torch
+    def _spec(
+        self, model_cfg: Mapping[str, Any], splits: Any
+    ) -> tuple[ModelSpec | None, dict[str, Any], Measured, ModelTooLarge | None]:
+        """The candidate's spec for the data's classes and image size, its config as recorded,
+        and its parameters and MACs, all from arithmetic: nothing is allocated.
 
-        from blocknas.model import build_model, load_model_spec
+        A model over the size limits has no spec: it comes with the error that refused it
+        (its parameters and MACs are the error's estimate; without one it is unbuildable).
+        """
+        from blocknas.model import ModelTooLarge, estimate_size, load_model_spec
 
+        classes, size = splits.num_classes, splits.image_size
         try:
-            spec = load_model_spec(
-                model_cfg, num_classes=splits.num_classes, input_size=splits.image_size
-            )
+            spec = load_model_spec(model_cfg, num_classes=classes, input_size=size)
+        except ModelTooLarge as exc:
+            if exc.estimate is None:
+                raise _Invalid(f"unbuildable: {exc}") from None
+            # What spec.to_dict() would have been: the sampled config with the data's overrides.
+            recorded = {**model_cfg, "num_classes": classes, "input_size": size}
+            return None, recorded, Measured(exc.estimate.params, exc.estimate.macs, None), exc
         except ConfigError as exc:
             raise _Invalid(f"unbuildable: {exc.detail}") from None
         if spec.input_channel != splits.in_channels:
@@ -231,29 +251,38 @@ class TrialRunner:
                 f"unbuildable: the model takes {spec.input_channel} input channel(s), the "
                 f"images have {splits.in_channels}"
             )
+        cost = spec.cost or estimate_size(spec)
+        return spec, spec.to_dict(), Measured(cost.params, cost.macs, None), None
+
+    def _build(self, spec: ModelSpec, seed: int) -> BlockNet:
+        """The model, initialised from ``seed`` as ``blocknas train`` does, so the saved
+        model.yaml retrains to the same network."""
+        import torch
+
+        from blocknas.model import build_model
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = build_model(spec)
-        return model, spec.to_dict()
+            return build_model(spec)
 
-    def _measure(self, model: BlockNet, trial: optuna.Trial) -> Measured:
-        """Parameters, MACs and (when an objective or constraint needs it) latency of ``model``.
+    def _measure(self, model: BlockNet, trial: optuna.Trial, measured: Measured) -> Measured:
+        """``measured`` with the latency of ``model`` when an objective or constraint needs it.
 
         A continuation of a paused trial is that trial's model: it takes the latency measured
         then, so that timing noise cannot move the model between rungs or across a latency
         constraint (its checkpoint would be dropped untrained).
         """
-        from blocknas.profile import count_macs, count_params, measure_latency
+        from blocknas.profile import measure_latency
         from blocknas.search.storage import is_continuation
 
-        shape = model.input_shape
-        latency = None
-        if self.needs_latency:
-            inherited = trial.user_attrs.get("latency_ms") if is_continuation(trial) else None
-            latency = (
-                inherited if inherited is not None else measure_latency(model, shape, threads=1)
-            )
-        return Measured(count_params(model), count_macs(model, shape), latency)
+        if not self.needs_latency:
+            return measured
+        inherited = trial.user_attrs.get("latency_ms") if is_continuation(trial) else None
+        latency = (
+            inherited if inherited is not None
+            else measure_latency(model, model.input_shape, threads=1)
+        )  # fmt: skip
+        return Measured(measured.params, measured.macs, latency)
 
     def _record_model(
         self, trial: optuna.Trial, model_dict: dict[str, Any], measured: Measured,

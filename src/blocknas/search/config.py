@@ -46,6 +46,7 @@ from pydantic import (
 from blocknas._io import read_yaml
 from blocknas.blocks import get_block
 from blocknas.errors import ConfigError
+from blocknas.search._space_values import check_space_values
 from blocknas.search.early_stopping import EarlyStoppingConfig
 from blocknas.search.objectives import Constraints, Objective, parse_objectives
 from blocknas.search.params import Branches, Fixed, IntRange, ParamSpec, parse_spec, spec_values
@@ -395,6 +396,7 @@ def _validate(raw: dict[str, Any], name: str | None, base: Path | None) -> Searc
             "sets the model)",
             source=name,
         )
+    check_space_values(cfg.space, name)
     return cfg
 
 
@@ -506,8 +508,12 @@ def _check_block_args(
             try:
                 block.Args.model_validate({**base, arg: value})
             except ValidationError as exc:
-                msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-                raise ConfigError(f"{where}.{arg}: value {value!r}: {msg}", source=name) from None
+                err = exc.errors()[0]
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                # The failing argument may be another one's first value, taken as the base.
+                loc = err["loc"]
+                bad, got = (loc[0], err.get("input")) if loc and loc[0] in args else (arg, value)
+                raise ConfigError(f"{where}.{bad}: value {got!r}: {msg}", source=name) from None
 
 
 def _check_branch_names(specs: Mapping[str, ParamSpec], where: str, name: str | None) -> None:
