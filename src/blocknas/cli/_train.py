@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
+from blocknas._io import parse_yaml
 from blocknas._signals import exit_status
 from blocknas.cli import app
 from blocknas.errors import ConfigError
@@ -85,8 +85,8 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "cannot parse"
+            overrides[key.strip()] = parse_yaml(value)
+        except ConfigError as exc:
+            problem = str(exc).removeprefix("invalid YAML: ")
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem})") from None
     return overrides

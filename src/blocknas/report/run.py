@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
-from blocknas._io import trial_dir
-from blocknas.errors import StorageError
+from blocknas._io import parse_yaml, trial_dir
+from blocknas.errors import ConfigError, StorageError
 from blocknas.search.storage import CONTINUES_ATTR
 
 if TYPE_CHECKING:
@@ -357,8 +356,8 @@ def _model_config(text: Any, path: Path | None) -> Mapping[str, Any] | None:
     if not isinstance(text, str):
         return None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = parse_yaml(text, str(path) if path is not None else None)
+    except ConfigError:
         return None
     return data if isinstance(data, Mapping) else None
 
