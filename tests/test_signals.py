@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
+import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import pytest
 
 import blocknas.model
-from blocknas._signals import Terminated, exit_status, sigterm_interrupts
+from blocknas._signals import Terminated, exit_status, interrupts_once, sigterm_interrupts
 from blocknas.cli import main
 
 
@@ -57,3 +61,34 @@ def test_an_interrupted_command_says_so_in_one_line(
     assert main(["inspect", "configs/models/mobilenetv2.yaml"]) == status
     assert capsys.readouterr().err.strip() == word
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("block", "signum", "exc"),
+    [
+        (sigterm_interrupts, signal.SIGTERM, Terminated),
+        (interrupts_once, signal.SIGTERM, Terminated),
+        (interrupts_once, signal.SIGINT, KeyboardInterrupt),
+    ],
+)
+def test_an_interrupt_that_lands_in_a_finaliser_is_delivered_again(
+    block: Callable[[], AbstractContextManager[None]], signum: int, exc: type[BaseException]
+) -> None:
+    """Python drops an exception raised in a weakref callback ("Exception ignored in"); a
+    signal handled there must still interrupt the main thread."""
+
+    class Thing:
+        pass
+
+    def finaliser(ref: object) -> None:
+        os.kill(os.getpid(), signum)  # its handler raises here, inside the callback
+
+    reached_end = False
+    with pytest.raises(exc), block():
+        thing = Thing()
+        ref = weakref.ref(thing, finaliser)
+        del thing  # the callback runs now; its exception is unraisable
+        time.sleep(2)  # the interruption arrives again meanwhile
+        reached_end = ref is not None
+    assert not reached_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -12,7 +12,9 @@ exits with 143 (128 + SIGTERM) after one line.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -24,8 +26,42 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM (see :func:`sigterm_interrupts`)."""
 
 
+# How long after a dropped interruption it is sent again: enough for the finaliser to return.
+_RESEND_S = 0.01
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated
+
+
+@contextlib.contextmanager
+def _redeliver_swallowed() -> Iterator[None]:
+    """A signal handler raises wherever the main thread is, and that may be a finaliser (a
+    weakref callback, ``__del__``: SQLAlchemy's registry runs them during garbage collection),
+    where Python prints the exception as "Exception ignored in ..." and drops it, so the
+    interruption is lost. Inside the block such an interruption is delivered again: the same
+    signal is sent once more a moment later, when the finaliser has returned (a handler cannot
+    raise out of this hook itself)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        exc = unraisable.exc_value
+        main = threading.current_thread() is threading.main_thread()
+        if not (isinstance(exc, KeyboardInterrupt) and main):
+            previous(unraisable)
+            return
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        if not callable(signal.getsignal(signum)):  # ignored after a first interruption
+            signal.signal(signum, _interrupt_once)
+        resend = threading.Timer(_RESEND_S, os.kill, (os.getpid(), signum))
+        resend.daemon = True
+        resend.start()
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 @contextlib.contextmanager
@@ -40,7 +76,8 @@ def sigterm_interrupts() -> Iterator[None]:
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        yield
+        with _redeliver_swallowed():
+            yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -63,7 +100,8 @@ def interrupts_once() -> Iterator[None]:
         return
     previous = {s: signal.signal(s, _interrupt_once) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        with _redeliver_swallowed():
+            yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
