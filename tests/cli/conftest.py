@@ -28,3 +28,9 @@ def factory() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _pinned_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training commands take one thread per idle core unless OMP_NUM_THREADS pins them."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from blocknas.cli import app
+from blocknas.cli._threads_option import TrainingThreads, use_training_threads
 
 if TYPE_CHECKING:
     from blocknas.report import Pick
@@ -69,9 +70,13 @@ def report_command(
     storage: Annotated[str | None, typer.Option(help="Study storage URL.")] = None,
     study: Annotated[str | None, typer.Option(help="Study name.")] = None,
     latency: Annotated[bool, typer.Option(help="Measure the baselines' CPU latency.")] = True,
+    threads: TrainingThreads = None,
 ) -> None:
     """Plot the trade-off, list the Pareto front and answer the classic picks."""
     from blocknas.report import write_report
+
+    if baselines:
+        use_training_threads(threads)
 
     files = write_report(
         run_dir, storage=storage, study_name=study, train_baselines=baselines, zoo=zoo,

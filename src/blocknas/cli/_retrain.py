@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from blocknas.cli import app
+from blocknas.cli._threads_option import TrainingThreads, use_training_threads
 from blocknas.errors import BlocknasError
 
 if TYPE_CHECKING:
@@ -40,12 +41,14 @@ def retrain_command(
     data: Annotated[Path | None, typer.Option(help="Train on this data config instead.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
     progress: Annotated[bool, typer.Option(help="Show training progress.")] = True,
+    threads: TrainingThreads = None,
 ) -> None:
     """Retrain --trial N, or --top K front members, at full fidelity."""
     from blocknas.report import retrain_top, retrain_trial
 
     if (trial is None) == (top is None):
         raise BlocknasError("give exactly one of --trial N or --top K")
+    use_training_threads(threads)
     if trial is not None:
         result = retrain_trial(run_dir, trial, full_data=full_data, data=data, epochs=epochs,
                                progress=progress)  # fmt: skip

@@ -13,6 +13,7 @@ import typer
 from blocknas._io import parse_yaml
 from blocknas._signals import exit_status
 from blocknas.cli import app
+from blocknas.cli._threads_option import TrainingThreads, use_training_threads
 from blocknas.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def train_command(
         typer.Option("--set", help="Training key=value (YAML value), e.g. --set lr=0.05."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    threads: TrainingThreads = None,
 ) -> None:
     """Train MODEL on DATA; write checkpoints, resolved configs and metrics.json to the run folder."""
     from blocknas.train import resume_run, train_run
@@ -56,6 +58,7 @@ def train_command(
         run_dir = out or Path("runs") / f"{model.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         job = partial(train_run, model, data, run_dir, overrides, progress=not quiet,
                       override_sources=sources)  # fmt: skip
+    use_training_threads(threads, quiet=quiet)
     result = _interruptible(run_dir, job)
     line = (
         f"best epoch {result.best_epoch}: val acc {result.val.accuracy:.2%} "
