@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 import blocknas
 from blocknas.train import EpochMetrics, TrainConfig, train_run
@@ -121,6 +122,8 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", choices=["today", "fast"], default=["today", "fast"])
     parser.add_argument("--ablate", action="store_true", help="fast with each key reverted")
     parser.add_argument("--only", nargs="+", help="run only these recipe names (e.g. fast-no-tta)")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training key for every recipe (e.g. compile=true)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--target", type=float, help="default: 0.85 ResNet-8, 0.91 ResNet-20")
     parser.add_argument("--seed", type=int, default=0)
@@ -138,11 +141,14 @@ def main() -> None:
         for line in log.read_text().splitlines():
             row = json.loads(line)
             done[row["key"]] = row
+    extra = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.extra)}
+    tag = "".join(f"+{k}={v}" for k, v in sorted(extra.items()))
     rows = []
     for model in args.model:
-        for name, recipe in recipes(args.recipes, args.ablate).items():
+        for name, base in recipes(args.recipes, args.ablate).items():
             if args.only and name not in args.only:
                 continue
+            recipe, name = {**base, **extra}, name + tag
             key = f"{Path(model).stem}/{args.setting}/{name}/e{args.epochs}/s{args.seed}"
             if key not in done:
                 print(f"{key}: {recipe}", flush=True)

@@ -39,7 +39,7 @@ def test_unknown_recipe_is_one_line() -> None:
 
 
 def test_auto_tta_follows_the_training_flip() -> None:
-    assert resolve_tta("auto", build_policy("none", crop_padding=4, flip=True)) == "flip"
+    assert resolve_tta("auto", build_policy("none", crop_padding=4, flip=True)) == "flip_translate"
     assert resolve_tta("auto", build_policy("none", crop_padding=4)) == "none"
     assert resolve_tta("auto", None) == "none"
     assert resolve_tta("flip_translate", None) == "flip_translate"

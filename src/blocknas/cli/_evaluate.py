@@ -23,7 +23,7 @@ def evaluate_command(
         str | None,
         typer.Option(
             help="Test-time augmentation: none, flip (2 passes), flip_translate (6 passes) or "
-            "auto (flip when training flipped images); default: the run's own."
+            "auto (flip_translate when training flipped images); default: the run's own."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

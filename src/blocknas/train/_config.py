@@ -69,7 +69,7 @@ class TrainConfig(BaseModel):
     best_metric: Literal["f1", "accuracy"] = "f1"
     # Test-time augmentation of every evaluation (validation, test): logits averaged over the
     # mirror image ("flip", 2 passes) and one-pixel shifts ("flip_translate", 6 passes); "auto"
-    # is "flip" when the training augmentation flips images, else "none". Off by default: a
+    # is "flip_translate" when the training augmentation flips images, else "none". Off by default: a
     # mirrored digit or letter is another class.
     tta: Literal["auto"] | TTA = "none"
 

@@ -141,7 +141,7 @@ def evaluate(
     ``device`` defaults to where the model's parameters are; the model is not moved, and its
     inputs take the memory format of its convolution weights. ``tta`` averages the logits over
     flipped (``flip``) and also shifted (``flip_translate``) views, at 2 or 6 forward passes per
-    image; ``auto`` is ``flip`` when ``train_policy`` (the model's training augmentation) flips
+    image; ``auto`` is ``flip_translate`` when ``train_policy`` (the model's training augmentation) flips
     images.
     """
     tta = resolve_tta(tta, train_policy)
