@@ -124,9 +124,9 @@ def human(n: float, unit: str = "") -> str:
             if n >= scale:
                 return f"{n / scale:.3g} {name}"
         return f"{n:.0f} B"
-    for name, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{name}"
+    for name, step in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= step:
+            return f"{n / step:.3g}{name}"
     return f"{n:.0f}"
 
 
