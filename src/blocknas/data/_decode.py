@@ -169,7 +169,7 @@ class PixelLimit:
     how_to_raise: str = "raise max_image_pixels in the data config"
 
     def check(self, path: str, data: np.ndarray) -> None:
-        size = image_size(memoryview(data))
+        size = image_size(data.data)
         if size is not None and size[0] * size[1] > self.max_pixels:
             w, h = size
             raise DataError(

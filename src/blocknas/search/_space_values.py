@@ -31,7 +31,7 @@ def check_space_values(space: SearchSpace, source: str | None) -> None:
     if space.stages is not None:
         stages = space.stages
         for s in range(stages.count):
-            cells = [stages.nc[s]] + ([stages.rc[s]] if stages.rc[s] is not None else [])
+            cells = [c for c in (stages.nc[s], stages.rc[s]) if c is not None]
             for value in spec_values(stages.out[s]):
                 for cell in cells:
                     _check_out(cell, value, f"space.stages.out (stage {s + 1})", source)

@@ -158,8 +158,8 @@ class TrainConfig(BaseModel):
             # What is left is a check across keys (warmup_epochs below epochs): name both
             # the file and the overrides that took part.
             across = bool(given) and not exc.errors()[0]["loc"]
-            where = ", ".join(filter(None, [source, *given.values()])) if across else source
-            raise ConfigError(_describe(exc), source=where) from None
+            blame = ", ".join(filter(None, [source, *given.values()])) if across else source
+            raise ConfigError(_describe(exc), source=blame) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML- and checkpoint-safe mapping of every resolved key."""
