@@ -53,7 +53,7 @@ def test_fast_label_smoothing_reaches_the_loss(digits) -> None:  # type: ignore[
 
     cfg = TrainConfig.from_mapping({"recipe": "fast", "device": "cpu", "epochs": 1})
     trainer = _Trainer(make_net(), digits, cfg, resolve_placement(cfg), None, None, None)
-    assert trainer.criterion.label_smoothing == 0.2
+    assert trainer.criterion.label_smoothing == 0.1
     assert trainer.tta == "none"  # no training flip: a mirror digit is another class
 
 
@@ -71,5 +71,5 @@ def test_set_recipe_on_the_train_command(tmp_path: Path, monkeypatch: pytest.Mon
     argv = ["train", "-m", str(model), "-d", str(data), "--out", str(out), "-q"]
     assert main([*argv, "--set", "recipe=fast"]) == 0
     saved = yaml.safe_load((out / "train.yaml").read_text())
-    assert saved["recipe"] == "fast" and saved["schedule"] == "linear"
+    assert saved["recipe"] == "fast" and saved["tta"] == "auto"
     assert saved["label_smoothing"] == 0.05  # the data config's own key wins over the preset
