@@ -1,11 +1,14 @@
-"""Fixtures shared by all tests: real database servers (``postgres``, ``mysql``)."""
+"""Fixtures shared by all tests: real database servers (``postgres``, ``mysql``) and a cap on
+a test's memory (``memory_cap``)."""
 
 from __future__ import annotations
 
 import os
+import resource
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,28 @@ from pathlib import Path
 import pytest
 
 _CI = Path(__file__).resolve().parents[1] / ".ci"
+
+
+@pytest.fixture
+def memory_cap() -> Iterator[None]:
+    """At most 3 GiB more address space for the test, so that a regression that allocates
+    without bound fails the test instead of taking the machine's memory (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    status = Path("/proc/self/status").read_text()
+    vm = next(
+        int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmSize")
+    )
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = vm + 3 * 2**30
+    resource.setrlimit(
+        resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard)
+    )
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import resource
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +24,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 HUGE = 1_000_000_000
 
-
-@contextlib.contextmanager
-def _memory_cap(extra: int = 3 * 2**30) -> Iterator[None]:
-    """At most ``extra`` more bytes of address space: a regression fails instead of swapping."""
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    status = Path("/proc/self/status").read_text()
-    vm = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmSize"))
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = vm + extra if hard == resource.RLIM_INFINITY else min(vm + extra, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 @pytest.fixture
@@ -75,7 +56,7 @@ def _search(
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw))
     start = time.perf_counter()
-    with _memory_cap(), pytest.raises(TrainingError) if failing else contextlib.nullcontext():
+    with pytest.raises(TrainingError) if failing else contextlib.nullcontext():
         run_search(path, out_dir=tmp_path / "run", progress=False, report=False)
     assert time.perf_counter() - start < 60
     study, _ = load_run(tmp_path / "run")
@@ -85,7 +66,7 @@ def _search(
 
 
 def test_a_candidate_over_max_params_is_judged_from_arithmetic(
-    tmp_path: Path, never_built: None
+    tmp_path: Path, never_built: None, memory_cap: None
 ) -> None:
     trials = _search(tmp_path, _huge(constraints={"max_params": 50000}))
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
@@ -102,7 +83,7 @@ def test_a_candidate_over_max_params_is_judged_from_arithmetic(
 
 
 def test_a_violating_candidate_is_never_timed_for_a_latency_objective(
-    tmp_path: Path, never_built: None
+    tmp_path: Path, never_built: None, memory_cap: None
 ) -> None:
     raw = _huge(constraints={"max_macs": 1000, "max_latency_ms": 5.0},
                 objectives=["accuracy", "latency_ms"])  # fmt: skip
@@ -115,7 +96,7 @@ def test_a_violating_candidate_is_never_timed_for_a_latency_objective(
 
 
 def test_a_candidate_over_the_size_limit_alone_fails_unbuilt(
-    tmp_path: Path, never_built: None
+    tmp_path: Path, never_built: None, memory_cap: None
 ) -> None:
     trials = _search(tmp_path, _huge(), failing=True)
     assert {t.state for t in trials} == {TrialState.FAIL}
@@ -126,7 +107,7 @@ def test_a_candidate_over_the_size_limit_alone_fails_unbuilt(
 
 
 def test_a_lowered_size_limit_applies_to_trials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_cap: None
 ) -> None:
     monkeypatch.setenv("BLOCKNAS_MAX_PARAMS", "10")
     trials = _search(tmp_path, tiny(n_trials=1, early_stopping=False), failing=True)
