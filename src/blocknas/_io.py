@@ -2,8 +2,9 @@
 
 Configs are read here with a :class:`yaml.SafeLoader` subclass and nowhere else, so no config is
 ever executed, a key written twice is an error rather than a silent override, and a file is
-bounded in size before it is read; every write of a result or checkpoint goes through a temporary file in the same folder and
-``os.replace``, so a reader sees the old file or the new one, never a partial one.
+bounded in size before it is read; every write of a result or checkpoint goes through a temporary
+file in the same folder and ``os.replace``, so a reader sees the old file or the new one, never a
+partial one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +28,7 @@ __all__ = [
     "atomic_file",
     "atomic_path",
     "cannot_write",
+    "env_number",
     "make_dir",
     "max_yaml_bytes",
     "parse_yaml",
@@ -119,18 +121,28 @@ def parse_yaml(text: str, source: str | None = None) -> Any:
         raise ConfigError("invalid YAML: nested too deeply", source=source) from None
 
 
+def env_number(
+    var: str, what: str, valid: Callable[[float], bool], environ: Mapping[str, str] | None = None
+) -> float | None:
+    """The number in environment variable ``var`` (None when it is unset or blank). Anything
+    but a finite number that passes ``valid`` is a one-line ConfigError saying that ``var``
+    must be ``what``."""
+    raw = (os.environ if environ is None else environ).get(var)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and valid(value)):
+        raise ConfigError(f"{var} must be {what}, got {raw!r}")
+    return value
+
+
 def max_yaml_bytes() -> int:
     """The size cap of a YAML file: ``BLOCKNAS_MAX_YAML_MIB`` MiB (default 4)."""
-    raw = os.environ.get(MAX_YAML_ENV)
-    if raw is None or not raw.strip():
-        return _DEFAULT_MAX_YAML_MIB * 2**20
-    try:
-        mib = float(raw)
-    except ValueError:
-        mib = math.nan
-    if not (math.isfinite(mib) and mib > 0):
-        raise ConfigError(f"{MAX_YAML_ENV} must be a positive number of MiB, got {raw!r}")
-    return int(mib * 2**20)
+    mib = env_number(MAX_YAML_ENV, "a positive number of MiB", lambda v: v > 0)
+    return int((_DEFAULT_MAX_YAML_MIB if mib is None else mib) * 2**20)
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -23,11 +23,11 @@ command alike) or, from Python, with a :class:`ModelLimits` passed to ``load_mod
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from blocknas._io import env_number
 from blocknas.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -72,19 +72,11 @@ class ModelLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelLimits:
         """The defaults, with any limit raised (or lowered) by its environment variable."""
-        environ = os.environ if environ is None else environ
         values = {}
         for key, var in LIMIT_ENV.items():
-            raw = environ.get(var)
-            if raw is None or not raw.strip():
-                continue
-            try:
-                value = float(raw)
-            except ValueError:
-                value = math.nan
-            if not (math.isfinite(value) and value >= 1):
-                raise ConfigError(f"{var} must be a positive number, got {raw!r}")
-            values[key] = int(value)
+            value = env_number(var, "a positive number", lambda v: v >= 1, environ)
+            if value is not None:
+                values[key] = int(value)
         return cls(**values)
 
 
